@@ -1,0 +1,39 @@
+# Compiler settings shared by every duet target.
+
+set(CMAKE_CXX_EXTENSIONS OFF)
+
+find_program(DUET_CCACHE ccache)
+if(DUET_CCACHE AND NOT EMSCRIPTEN AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${DUET_CCACHE}")
+endif()
+
+if(DUET_SANITIZE)
+  set(_duet_san -fsanitize=${DUET_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_compile_options(${_duet_san})
+  add_link_options(${_duet_san})
+endif()
+
+if(EMSCRIPTEN)
+  # Exceptions are off by default in Emscripten; duet reports errors with them.
+  # Symmetric transfer (await_suspend returning a handle) needs wasm tail calls.
+  add_compile_options(-fexceptions -mtail-call)
+  add_link_options(-fexceptions -mtail-call -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1
+                   # One .js file with the wasm inlined: Node 20's loader would
+                   # otherwise try fetch() on the .wasm path and fail.
+                   -sSINGLE_FILE=1)
+endif()
+
+if(MINGW)
+  # Self-contained .exe files for Wine and for users: no MinGW DLLs to ship.
+  add_link_options(-static -static-libgcc -static-libstdc++)
+endif()
+
+# duet_target_defaults(<target>): C++20 and the warning set, privately.
+function(duet_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  if(MSVC)
+    target_compile_options(${target} PRIVATE /W4 $<$<BOOL:${DUET_WERROR}>:/WX>)
+  else()
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<BOOL:${DUET_WERROR}>:-Werror>)
+  endif()
+endfunction()

@@ -1,0 +1,33 @@
+// duet/platform/epoll_backend.hpp — the Linux readiness backend.
+// Declared without OS headers; the essay on epoll is in the .cpp.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "duet/backend.hpp"
+
+namespace duet::platform {
+
+class EpollBackend final : public Backend {
+ public:
+  /// Creates the epoll instance and its eventfd; throws std::system_error.
+  EpollBackend();
+  EpollBackend(const EpollBackend&) = delete;
+  EpollBackend& operator=(const EpollBackend&) = delete;
+  ~EpollBackend() override;
+
+  void wait(std::optional<Duration> timeout, std::vector<Event>& out) override;
+  void wake() noexcept override;
+  std::string_view name() const noexcept override { return "epoll"; }
+
+  /// The epoll fd: readable whenever wait() would not block, so a host loop
+  /// (GLib, libuv) can poll it in embedded mode.
+  int fd() const noexcept { return epoll_fd_; }
+
+ private:
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+};
+
+}  // namespace duet::platform

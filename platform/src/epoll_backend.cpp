@@ -1,0 +1,120 @@
+// The epoll backend.
+//
+// Some facts about epoll that shape this file:
+//  * epoll_wait takes milliseconds. The loop's timeout is nanoseconds, so it
+//    is rounded *up*: rounding down would return before the earliest timer
+//    is due, the loop would find nothing to run, and it would spin through
+//    zero-timeout polls until the deadline (asyncio bpo-20311, uvloop #189).
+//  * A signal interrupts epoll_wait with EINTR even with SA_RESTART. The
+//    wait is retried with what is left of the timeout, measured on the
+//    monotonic clock, so an interrupted wait neither ends early nor restarts
+//    the full timeout.
+//  * The wakeup is an eventfd in the interest set. wake() adds 1 to its
+//    counter (one write(2), async-signal-safe); the counter saturating is
+//    impossible in practice (2^64-2 pending wakes) and EAGAIN would mean it
+//    is already readable, which is all a wake needs. When it fires, wait()
+//    drains it with one read and reports nothing: the loop only needs to
+//    return from the wait. The loop coalesces wakes, so most iterations see
+//    no wake at all.
+//  * Events carry the EventTarget pointer in epoll_data.ptr; the eventfd's
+//    slot holds nullptr, which no target can be.
+#include "duet/platform/epoll_backend.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+
+namespace duet::platform {
+namespace {
+
+constexpr int kMaxEventsPerWait = 256;
+
+[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+int to_epoll_timeout(std::optional<Duration> timeout) {
+  if (!timeout) return -1;
+  if (timeout->count() <= 0) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*timeout).count();
+  constexpr std::int64_t kMaxMs = 0x7fffffff;
+  return static_cast<int>(ms < kMaxMs ? ms : kMaxMs);
+}
+
+std::uint32_t to_flags(std::uint32_t epoll_events) {
+  std::uint32_t flags = 0;
+  if (epoll_events & EPOLLIN) flags |= event_flags::readable;
+  if (epoll_events & EPOLLOUT) flags |= event_flags::writable;
+  if (epoll_events & EPOLLERR) flags |= event_flags::error;
+  if (epoll_events & (EPOLLHUP | EPOLLRDHUP)) flags |= event_flags::hangup;
+  return flags;
+}
+
+}  // namespace
+
+EpollBackend::EpollBackend() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw_errno("epoll_create1");
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    int saved = errno;
+    ::close(epoll_fd_);
+    errno = saved;
+    throw_errno("eventfd");
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) < 0) {
+    int saved = errno;
+    ::close(wake_fd_);
+    ::close(epoll_fd_);
+    errno = saved;
+    throw_errno("epoll_ctl(ADD, eventfd)");
+  }
+}
+
+EpollBackend::~EpollBackend() {
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+void EpollBackend::wait(std::optional<Duration> timeout, std::vector<Event>& out) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = timeout ? clock::now() + *timeout : clock::time_point::max();
+  epoll_event events[kMaxEventsPerWait];
+  int n;
+  for (;;) {
+    n = ::epoll_wait(epoll_fd_, events, kMaxEventsPerWait, to_epoll_timeout(timeout));
+    if (n >= 0) break;
+    if (errno != EINTR) throw_errno("epoll_wait");
+    if (timeout) {
+      auto left = deadline - clock::now();
+      timeout = left > clock::duration::zero() ? std::chrono::duration_cast<Duration>(left) : Duration::zero();
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.ptr == nullptr) {
+      std::uint64_t count;
+      // Non-blocking; EAGAIN means another wait already drained it.
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+      continue;
+    }
+    out.push_back(Event{static_cast<EventTarget*>(events[i].data.ptr), to_flags(events[i].events), 0});
+  }
+}
+
+void EpollBackend::wake() noexcept {
+  const std::uint64_t one = 1;
+  for (;;) {
+    if (::write(wake_fd_, &one, sizeof one) >= 0 || errno != EINTR) return;
+  }
+}
+
+std::unique_ptr<Backend> make_default_backend() { return std::make_unique<EpollBackend>(); }
+
+}  // namespace duet::platform

@@ -1,0 +1,20 @@
+// duet/duet.hpp — everything duet offers on this target, in one include.
+#pragma once
+
+#include "duet/backend.hpp"
+#include "duet/coroutine.hpp"
+#include "duet/errors.hpp"
+#include "duet/exception_context.hpp"
+#include "duet/handle.hpp"
+#include "duet/loop.hpp"
+#include "duet/time.hpp"
+
+#if __has_include("duet/platform/platform.hpp")
+#include "duet/platform/platform.hpp"
+#endif
+#if __has_include("duet/native/event_loop.hpp")
+#include "duet/native/event_loop.hpp"
+#endif
+#if __has_include("duet/web/event_loop.hpp")
+#include "duet/web/event_loop.hpp"
+#endif

@@ -1,0 +1,271 @@
+// duet/loop.hpp — the event loop: the ready queue, the timer queue, the
+// thread-safe inbox, and the iteration split into public phases.
+//
+//   one iteration (asyncio's BaseEventLoop._run_once, in four public steps):
+//
+//     poll_timeout()  ->  poll(timeout)  ->  process_events()  ->  process_ready()
+//     phase 2             phase 3            phase 4               phase 5
+//     prune timers,       backend waits;     I/O events become     inbox + due timers
+//     compute timeout     only step that     ready callbacks       join the ready queue,
+//                         may run off the                          then exactly the
+//                         loop's thread                            callbacks present run
+//
+//   drivers — each only decides *how to wait*; none re-implements a queue:
+//
+//     run_forever()        all four steps in a loop on this thread
+//     guest mode (native)  poll() on a backend thread, the rest on the host's
+//     embedded (GLib ...)  the host polls the backend fd with poll_timeout()
+//     web driver           no poll(); host macrotasks and setTimeout instead
+//
+// process_ready() is the only place where callbacks are actually called.
+//
+// Threads: every method is for the loop's thread unless it says otherwise.
+// call_soon_threadsafe() and poll() (by a driver) are the exceptions. In
+// debug mode a loop-thread method called from another thread while the loop
+// runs throws RuntimeError, as asyncio's _check_thread does.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "duet/backend.hpp"
+#include "duet/detail/ready_queue.hpp"
+#include "duet/detail/timer_queue.hpp"
+#include "duet/errors.hpp"
+#include "duet/exception_context.hpp"
+#include "duet/handle.hpp"
+#include "duet/time.hpp"
+
+namespace duet {
+
+struct LoopOptions {
+  /// Debug mode (asyncio's loop.set_debug): slow-callback warnings and
+  /// cross-thread checks. Unset: on when the environment has DUET_DEBUG=1.
+  std::optional<bool> debug;
+  /// In debug mode, callbacks that take at least this long are logged.
+  Duration slow_callback_duration = std::chrono::milliseconds(100);
+};
+
+class Loop {
+ public:
+  /// The longest a poll may block when a timer is pending (asyncio's
+  /// MAXIMUM_SELECT_TIMEOUT): later deadlines are reached in 24 h steps.
+  static constexpr Duration kMaxPollTimeout = std::chrono::hours(24);
+
+  Loop(std::unique_ptr<Backend> backend, std::unique_ptr<Clock> clock, LoopOptions options = {});
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+  /// Closes the loop if it is not closed. Destroying a running loop is a
+  /// bug in the caller and aborts with a message.
+  ~Loop();
+
+  // ---- scheduling ---------------------------------------------------------
+
+  /// Schedules fn(args...) to run in a later iteration, after everything
+  /// already scheduled (FIFO). Throws RuntimeError on a closed loop.
+  template <class F, class... Args>
+  Handle call_soon(F&& fn, Args&&... args) {
+    check_can_schedule();
+    detail::HandleNode* node = make_node(std::forward<F>(fn), std::forward<Args>(args)...);
+    push_ready(node);
+    ++node->refs;  // the returned Handle's reference
+    return Handle(node);
+  }
+
+  /// Schedules fn(args...) at time() + delay (rounded up to nanoseconds).
+  /// A delay <= 0 is due at once but still runs from the timer queue.
+  template <class Rep, class Period, class F, class... Args>
+  TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
+    return call_at(time() + to_duration(delay), std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  /// Schedules fn(args...) to run once time() >= when. Timers with equal
+  /// deadlines run in the order they were scheduled.
+  template <class F, class... Args>
+  TimerHandle call_at(TimePoint when, F&& fn, Args&&... args) {
+    check_can_schedule();
+    detail::HandleNode* node = make_node(std::forward<F>(fn), std::forward<Args>(args)...);
+    push_timer(when, node);
+    ++node->refs;
+    return TimerHandle(node);
+  }
+
+  /// From any thread: schedules fn(args...) like call_soon and wakes the
+  /// loop if it is blocked in its poll. Throws RuntimeError when the loop is
+  /// closed (then fn is not kept). Unlike asyncio it returns no Handle: a
+  /// Handle belongs to the loop's thread; to cancel, share a flag.
+  template <class F, class... Args>
+  void call_soon_threadsafe(F&& fn, Args&&... args) {
+    post_threadsafe(make_node(std::forward<F>(fn), std::forward<Args>(args)...));
+  }
+
+  /// The loop's monotonic time. Safe from any thread.
+  TimePoint time() const noexcept { return clock_->now(); }
+
+  // ---- running ------------------------------------------------------------
+
+  /// Runs iterations until stop(). Throws RuntimeError if the loop is
+  /// closed, already running, or another loop runs on this thread.
+  void run_forever();
+
+  /// Makes run_forever() return after the current iteration; callbacks
+  /// already due in it still run. Called before run_forever(), the next run
+  /// does one iteration and returns (asyncio's stop()).
+  void stop() noexcept { stopping_ = true; }
+
+  /// Drops every pending callback and timer without running them, releases
+  /// the backend, and makes further scheduling throw. Idempotent. Throws
+  /// RuntimeError when called while the loop runs.
+  void close();
+
+  bool is_running() const noexcept { return running_ || in_process_ready_; }
+  bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // ---- the iteration, step by step ------------------------------------------
+
+  /// Phase 2: drops cancelled timers from the head of the queue (compacting
+  /// when more than half of >100 are cancelled) and returns how long the
+  /// poll may block: zero when callbacks are ready or the loop is stopping,
+  /// the time to the earliest timer (capped at kMaxPollTimeout), or nullopt
+  /// ("until woken") when nothing is scheduled.
+  std::optional<Duration> poll_timeout();
+
+  /// Phase 3: asks the backend to wait at most `timeout`, appending events.
+  /// The one step a driver may run on another thread (never concurrently
+  /// with the other steps' use of `events`).
+  void poll(std::optional<Duration> timeout, std::vector<Event>& events);
+
+  /// Phase 4: turns backend events into ready callbacks.
+  void process_events(std::span<const Event> events);
+
+  /// Phase 5: moves thread-safe posts and due timers (deadline <= time())
+  /// to the ready queue, then runs exactly the callbacks in it at that
+  /// moment; callbacks they schedule run in the next iteration.
+  void process_ready();
+
+  /// One whole iteration: the four steps above.
+  void run_once();
+
+  // ---- errors -------------------------------------------------------------
+
+  void set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+  const ExceptionHandler& get_exception_handler() const noexcept { return exception_handler_; }
+  /// Logs the context through the log sink (stderr by default).
+  void default_exception_handler(const ExceptionContext& context);
+  /// Sends the context to the custom handler, or to the default one when
+  /// there is none or the custom one throws. Never throws.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+
+  // ---- debugging ----------------------------------------------------------
+
+  bool get_debug() const noexcept { return debug_; }
+  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  Duration slow_callback_duration() const noexcept { return slow_callback_duration_; }
+  void set_slow_callback_duration(Duration d) noexcept { slow_callback_duration_ = d; }
+
+  /// Where the default exception handler and debug warnings write (one
+  /// message per call, no trailing newline). Default: stderr.
+  using LogSink = std::function<void(std::string_view)>;
+  void set_log_sink(LogSink sink);
+  void log(std::string_view message) const;
+
+  struct Statistics {
+    std::size_t ready = 0;             // callbacks in the ready queue
+    std::size_t timers = 0;            // entries in the timer heap (incl. cancelled)
+    std::size_t cancelled_timers = 0;  // cancelled entries not yet dropped
+    std::uint64_t iterations = 0;      // process_ready calls
+    std::uint64_t wakeups = 0;         // backend wake() calls made by the loop
+  };
+  Statistics statistics() const;
+
+  /// The backend; throws RuntimeError after close().
+  Backend& backend();
+  Clock& clock() noexcept { return *clock_; }
+
+ private:
+  friend class Handle;
+
+  template <class F, class... Args>
+  static detail::HandleNode* make_node(F&& fn, Args&&... args) {
+    detail::HandleNode* node = detail::acquire_node();
+    try {
+      if constexpr (sizeof...(Args) == 0) {
+        node->callback.emplace(std::forward<F>(fn));
+      } else {
+        node->callback.emplace([fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
+          std::invoke(fn, args...);
+        });
+      }
+    } catch (...) {
+      detail::release_node(node);
+      throw;
+    }
+    return node;
+  }
+
+  void check_can_schedule() const {
+    if (closed_.load(std::memory_order_relaxed)) [[unlikely]]
+      throw_closed();
+    if (debug_) [[unlikely]]
+      check_thread();
+  }
+  [[noreturn]] static void throw_closed();
+  void check_thread() const;
+  void push_ready(detail::HandleNode* node);
+  void push_timer(TimePoint when, detail::HandleNode* node);
+  void post_threadsafe(detail::HandleNode* node);
+  void drain_inbox();
+  void run_handle(detail::HandleNode* node);
+  void timer_cancelled() noexcept { timers_.note_cancelled(); }
+
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Clock> clock_;
+  detail::ReadyQueue ready_;
+  detail::TimerQueue timers_;
+
+  // Thread-safe inbox. Invariants (under inbox_mutex_): inbox_pending_ is
+  // true iff inbox_head_ != nullptr; sleeping_ is true only between the
+  // check in poll() and the backend's return; wake_sent_ implies sleeping_
+  // was true when the wake was written (so at most one wake per sleep).
+  mutable std::mutex inbox_mutex_;
+  detail::HandleNode* inbox_head_ = nullptr;
+  detail::HandleNode* inbox_tail_ = nullptr;
+  std::atomic<bool> inbox_pending_{false};
+  bool sleeping_ = false;
+  bool wake_sent_ = false;
+  std::uint64_t wakeups_ = 0;
+
+  std::atomic<bool> closed_{false};
+  bool stopping_ = false;
+  bool running_ = false;
+  bool in_process_ready_ = false;
+  std::atomic<std::thread::id> owner_thread_{};
+  std::uint64_t iterations_ = 0;
+  std::vector<Event> events_scratch_;  // run_once's event batch, reused
+
+  bool debug_ = false;
+  Duration slow_callback_duration_;
+  ExceptionHandler exception_handler_;
+  LogSink log_sink_;
+};
+
+/// The loop running on this thread (in run_forever or inside an iteration),
+/// or nullptr (asyncio's _get_running_loop).
+Loop* running_loop() noexcept;
+
+/// The loop running on this thread; throws RuntimeError("no running event
+/// loop") when there is none (asyncio.get_running_loop).
+Loop& get_running_loop();
+
+}  // namespace duet

@@ -1,0 +1,353 @@
+// The loop: scheduling, the four iteration steps, run_forever, close.
+// The file-level design note is at the top of duet/loop.hpp.
+#include "duet/loop.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace duet {
+namespace {
+
+thread_local constinit Loop* t_running_loop = nullptr;
+
+// Makes `loop` this thread's running loop for a scope, refusing a second
+// loop (asyncio's _check_running / events._set_running_loop).
+class RunningLoopScope {
+ public:
+  explicit RunningLoopScope(Loop* loop) : previous_(t_running_loop) {
+    if (previous_ && previous_ != loop)
+      throw RuntimeError("Cannot run the event loop while another loop is running on this thread");
+    t_running_loop = loop;
+  }
+  RunningLoopScope(const RunningLoopScope&) = delete;
+  RunningLoopScope& operator=(const RunningLoopScope&) = delete;
+  ~RunningLoopScope() { t_running_loop = previous_; }
+
+ private:
+  Loop* previous_;
+};
+
+bool debug_from_environment() {
+  const char* value = std::getenv("DUET_DEBUG");
+  return value && *value && std::strcmp(value, "0") != 0;
+}
+
+std::string seconds(Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+}  // namespace
+
+Loop* running_loop() noexcept { return t_running_loop; }
+
+Loop& get_running_loop() {
+  if (!t_running_loop) throw RuntimeError("no running event loop");
+  return *t_running_loop;
+}
+
+loop_clock::time_point loop_clock::now() { return get_running_loop().time(); }
+
+Loop::Loop(std::unique_ptr<Backend> backend, std::unique_ptr<Clock> clock, LoopOptions options)
+    : backend_(std::move(backend)),
+      clock_(std::move(clock)),
+      debug_(options.debug.value_or(debug_from_environment())),
+      slow_callback_duration_(options.slow_callback_duration) {
+  if (!backend_) throw std::invalid_argument("duet::Loop needs a backend");
+  if (!clock_) throw std::invalid_argument("duet::Loop needs a clock");
+}
+
+Loop::~Loop() {
+  if (is_running()) {
+    std::fputs("duet: a Loop was destroyed while running; this is a bug in the caller\n", stderr);
+    std::abort();
+  }
+  close();
+}
+
+void Loop::throw_closed() { throw RuntimeError("Event loop is closed"); }
+
+void Loop::check_thread() const {
+  std::thread::id owner = owner_thread_.load(std::memory_order_relaxed);
+  if (owner != std::thread::id{} && owner != std::this_thread::get_id())
+    throw RuntimeError(
+        "Non-thread-safe operation invoked on an event loop other than the current one "
+        "(use call_soon_threadsafe)");
+}
+
+void Loop::push_ready(detail::HandleNode* node) {
+  try {
+    ready_.push(node);
+  } catch (...) {
+    detail::release_node(node);
+    throw;
+  }
+}
+
+void Loop::push_timer(TimePoint when, detail::HandleNode* node) {
+  node->is_timer = true;
+  node->loop = this;
+  node->when = when;
+  try {
+    timers_.push(when, node);
+  } catch (...) {
+    node->is_timer = false;
+    detail::release_node(node);
+    throw;
+  }
+}
+
+void Loop::post_threadsafe(detail::HandleNode* node) {
+  std::unique_lock lock(inbox_mutex_);
+  if (closed_.load(std::memory_order_relaxed)) {
+    lock.unlock();
+    detail::release_node(node);
+    throw_closed();
+  }
+  if (inbox_tail_)
+    inbox_tail_->next = node;
+  else
+    inbox_head_ = node;
+  inbox_tail_ = node;
+  inbox_pending_.store(true, std::memory_order_release);
+  // Coalesce: write to the wake primitive only if the loop is blocked in
+  // its poll and nobody has woken it yet. Done under the lock so that
+  // close() (which takes the lock) can never race with a wake() on a
+  // backend it is about to destroy.
+  if (sleeping_ && !wake_sent_) {
+    wake_sent_ = true;
+    ++wakeups_;
+    backend_->wake();
+  }
+}
+
+void Loop::drain_inbox() {
+  if (!inbox_pending_.load(std::memory_order_acquire)) return;
+  detail::HandleNode* node;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    node = inbox_head_;
+    inbox_head_ = inbox_tail_ = nullptr;
+    inbox_pending_.store(false, std::memory_order_relaxed);
+  }
+  while (node) {
+    detail::HandleNode* next = node->next;
+    node->next = nullptr;
+    push_ready(node);
+    node = next;
+  }
+}
+
+std::optional<Duration> Loop::poll_timeout() {
+  if (stopping_ || !ready_.empty() || inbox_pending_.load(std::memory_order_acquire)) return Duration::zero();
+  const detail::TimerQueue::Entry* next = timers_.top();
+  if (!next) return std::nullopt;
+  Duration until = next->when - time();
+  if (until <= Duration::zero()) return Duration::zero();
+  return std::min(until, kMaxPollTimeout);
+}
+
+void Loop::poll(std::optional<Duration> timeout, std::vector<Event>& events) {
+  if (closed_.load(std::memory_order_acquire)) throw_closed();
+  bool may_sleep = !timeout || *timeout > Duration::zero();
+  if (may_sleep) {
+    std::lock_guard lock(inbox_mutex_);
+    if (inbox_head_)
+      timeout = Duration::zero();
+    else
+      sleeping_ = true;
+  }
+  try {
+    backend_->wait(timeout, events);
+  } catch (...) {
+    std::lock_guard lock(inbox_mutex_);
+    sleeping_ = wake_sent_ = false;
+    throw;
+  }
+  if (may_sleep) {
+    std::lock_guard lock(inbox_mutex_);
+    sleeping_ = wake_sent_ = false;
+  }
+}
+
+void Loop::process_events(std::span<const Event> events) {
+  for (const Event& event : events)
+    if (event.target) event.target->on_event(*this, event);
+}
+
+void Loop::process_ready() {
+  if (in_process_ready_) throw RuntimeError("process_ready() called from a callback: iterations cannot nest");
+  if (closed_.load(std::memory_order_relaxed)) throw_closed();
+  RunningLoopScope running(this);
+  ++iterations_;
+  drain_inbox();
+
+  // Due timers join the ready queue in deadline order. "Due" is
+  // deadline <= now: asyncio's `when < now + clock_resolution` with a
+  // resolution of one nanosecond, and never early on a coarser clock.
+  const TimePoint now = time();
+  while (const detail::TimerQueue::Entry* next = timers_.top()) {
+    if (next->when > now) break;
+    push_ready(timers_.pop());
+  }
+
+  // Run exactly the callbacks present now; later ones wait a turn. This is
+  // the only place where callbacks are called.
+  in_process_ready_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{in_process_ready_};
+  for (std::size_t ntodo = ready_.size(); ntodo > 0; --ntodo) {
+    detail::HandleNode* node = ready_.pop();
+    if (node->cancelled) {
+      detail::release_node(node);
+      continue;
+    }
+    run_handle(node);
+  }
+}
+
+void Loop::run_handle(detail::HandleNode* node) {
+  node->running = true;
+  const bool timed = debug_;
+  const TimePoint start = timed ? time() : TimePoint{};
+  try {
+    node->callback();
+  } catch (...) {
+    ExceptionContext context;
+    context.exception = std::current_exception();
+    context.handle = detail::describe_node(node);
+    context.message = "Exception in callback " + context.handle;
+    call_exception_handler(context);
+  }
+  if (timed) {
+    Duration took = time() - start;
+    if (took >= slow_callback_duration_)
+       log("Executing " + detail::describe_node(node) + " took " + seconds(took) + " seconds");
+  }
+  node->running = false;
+  node->callback.reset();  // captures die now, even if a Handle lives on
+  detail::release_node(node);
+}
+
+void Loop::run_once() {
+  std::optional<Duration> timeout = poll_timeout();
+  std::vector<Event>& events = events_scratch_;
+  events.clear();
+  poll(timeout, events);
+  process_events(events);
+  process_ready();
+}
+
+void Loop::run_forever() {
+  if (closed_.load(std::memory_order_relaxed)) throw_closed();
+  if (running_) throw RuntimeError("This event loop is already running");
+  RunningLoopScope running(this);
+  running_ = true;
+  owner_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  struct Reset {
+    Loop& loop;
+    ~Reset() {
+      loop.running_ = false;
+      loop.stopping_ = false;
+      loop.owner_thread_.store(std::thread::id{}, std::memory_order_relaxed);
+    }
+  } reset{*this};
+  for (;;) {
+    run_once();
+    if (stopping_) break;
+  }
+}
+
+void Loop::close() {
+  if (is_running()) throw RuntimeError("Cannot close a running event loop");
+  detail::HandleNode* inbox;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (closed_.load(std::memory_order_relaxed)) return;
+    closed_.store(true, std::memory_order_release);
+    inbox = inbox_head_;
+    inbox_head_ = inbox_tail_ = nullptr;
+    inbox_pending_.store(false, std::memory_order_relaxed);
+  }
+  // From here every call_soon* throws, so callback destructors run below
+  // cannot schedule anything new.
+  while (inbox) {
+    detail::HandleNode* next = inbox->next;
+    detail::release_node(inbox);
+    inbox = next;
+  }
+  while (!ready_.empty()) detail::release_node(ready_.pop());
+  timers_.clear();
+  backend_.reset();
+}
+
+Backend& Loop::backend() {
+  if (!backend_) throw_closed();
+  return *backend_;
+}
+
+void Loop::set_log_sink(LogSink sink) { log_sink_ = std::move(sink); }
+
+void Loop::log(std::string_view message) const {
+  if (log_sink_) {
+    log_sink_(message);
+    return;
+  }
+  std::string line = "duet: ";
+  line.append(message);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void Loop::default_exception_handler(const ExceptionContext& context) {
+  std::string text = context.message.empty() ? "Unhandled exception in event loop" : context.message;
+  if (!context.handle.empty() && context.message.find(context.handle) == std::string::npos)
+    text += "\n  handle: " + context.handle;
+  if (context.exception) text += "\n  exception: " + describe_exception(context.exception);
+  if (context.original) {
+    text += "\n  while handling: " + context.original->message;
+    if (context.original->exception) text += "\n  original exception: " + describe_exception(context.original->exception);
+  }
+  log(text);
+}
+
+void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
+  try {
+    if (!exception_handler_) {
+      default_exception_handler(context);
+      return;
+    }
+    try {
+      exception_handler_(*this, context);
+    } catch (...) {
+      ExceptionContext failure;
+      failure.message = "Unhandled error in exception handler";
+      failure.exception = std::current_exception();
+      failure.handle = context.handle;
+      failure.original = &context;
+      default_exception_handler(failure);
+    }
+  } catch (...) {
+    // The log sink itself failed; there is nowhere left to report to.
+  }
+}
+
+Loop::Statistics Loop::statistics() const {
+  Statistics s;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    s.wakeups = wakeups_;
+  }
+  s.ready = ready_.size();
+  s.timers = timers_.size();
+  s.cancelled_timers = timers_.cancelled_count();
+  s.iterations = iterations_;
+  return s;
+}
+
+}  // namespace duet

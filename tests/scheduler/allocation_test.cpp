@@ -1,0 +1,55 @@
+// Steady state allocates nothing: call_soon / call_later / run reuse pooled
+// nodes and the ready queue's ring. Counted with a replaced operator new.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "support/test_loop.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+std::atomic<long> g_allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("call_soon + run allocates nothing in steady state", "[alloc]") {
+  duet::test::TestLoop loop;
+  int count = 0;
+  auto burst = [&] {
+    for (int i = 0; i < 10'000; ++i) loop->call_soon([&count] { ++count; });
+    loop->run_once();
+  };
+  burst();  // warm-up: fills the pool and grows the ring
+  long before = g_allocations.load();
+  for (int r = 0; r < 10; ++r) burst();
+  long after = g_allocations.load();
+  CHECK(count == 110'000);
+  CHECK(after - before == 0);
+}
+
+TEST_CASE("timers schedule, fire and cancel without allocating in steady state", "[alloc]") {
+  duet::test::TestLoop loop;
+  int fired = 0;
+  auto burst = [&] {
+    for (int i = 0; i < 1000; ++i) {
+      loop->call_later(std::chrono::microseconds(i), [&fired] { ++fired; });
+      loop->call_later(std::chrono::microseconds(i), [] {}).cancel();
+    }
+    loop.run_until_idle();
+  };
+  burst();
+  long before = g_allocations.load();
+  for (int r = 0; r < 5; ++r) burst();
+  CHECK(g_allocations.load() - before == 0);
+  CHECK(fired == 6000);
+}

@@ -1,0 +1,118 @@
+// Handle: cancellation, lifetime, descriptions, callable storage.
+// Behaviours from CPython's test_events.py HandleTests/TimerTests and
+// test_base_events.py (named per case).
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "support/test_loop.hpp"
+
+using namespace std::chrono_literals;
+using duet::test::TestLoop;
+
+TEST_CASE("a cancelled handle never runs (test__add_callback_cancelled_handle)", "[handle]") {
+  TestLoop loop;
+  bool ran = false;
+  auto h = loop->call_soon([&] { ran = true; });
+  CHECK_FALSE(h.cancelled());
+  h.cancel();
+  CHECK(h.cancelled());
+  h.cancel();  // idempotent
+  CHECK(h.cancelled());
+  loop->run_once();
+  CHECK_FALSE(ran);
+  CHECK(loop->statistics().ready == 0);
+}
+
+TEST_CASE("dropping a Handle does not cancel its callback", "[handle]") {
+  TestLoop loop;
+  bool ran = false;
+  { auto h = loop->call_soon([&] { ran = true; }); }
+  loop->run_once();
+  CHECK(ran);
+}
+
+TEST_CASE("cancelling a handle from its own callback lets the callback finish (HandleTests.test_handle)",
+          "[handle]") {
+  TestLoop loop;
+  duet::Handle self;
+  auto held = std::make_shared<int>(7);
+  int seen = 0;
+  self = loop->call_soon([&, held] {
+    self.cancel();
+    seen = *held;  // captures are still alive while the callback runs
+  });
+  loop->run_once();
+  CHECK(seen == 7);
+  CHECK(self.cancelled());
+  CHECK(held.use_count() == 1);
+}
+
+TEST_CASE("a callback's captures are destroyed as soon as it has run", "[handle]") {
+  TestLoop loop;
+  auto held = std::make_shared<int>(0);
+  auto h = loop->call_soon([held] {});
+  CHECK(held.use_count() == 2);
+  loop->run_once();
+  CHECK(held.use_count() == 1);  // even though the Handle is still alive
+}
+
+TEST_CASE("a Handle may outlive its loop", "[handle][lifetime]") {
+  duet::Handle soon;
+  duet::TimerHandle later;
+  {
+    TestLoop loop;
+    soon = loop->call_soon([] {});
+    later = loop->call_later(1h, [] {});
+  }
+  // The loop is gone; the handles still answer and cancel() is harmless.
+  CHECK_FALSE(later.cancelled());
+  later.cancel();
+  soon.cancel();
+  CHECK(later.cancelled());
+  CHECK(soon.describe().find("cancelled") != std::string::npos);
+}
+
+TEST_CASE("describe() names the kind of handle and the callback's type", "[handle]") {
+  TestLoop loop;
+  struct NamedCallback {
+    void operator()() const {}
+  };
+  auto h = loop->call_soon(NamedCallback{});
+  CHECK(h.describe().rfind("<Handle", 0) == 0);
+  CHECK(h.describe().find("NamedCallback") != std::string::npos);
+  auto t = loop->call_later(1s, NamedCallback{});
+  CHECK(t.describe().rfind("<TimerHandle when=", 0) == 0);
+  t.cancel();
+  CHECK(t.describe().find("cancelled") != std::string::npos);
+  CHECK(duet::Handle().describe() == "<Handle empty>");
+  CHECK_FALSE(duet::Handle());
+  CHECK(h);
+}
+
+TEST_CASE("large and move-only callables are stored and run", "[handle]") {
+  TestLoop loop;
+  std::array<char, 256> big{};
+  big[255] = 'z';
+  char seen = 0;
+  loop->call_soon([big, &seen] { seen = big[255]; });
+  auto owned = std::make_unique<int>(41);
+  int result = 0;
+  loop->call_soon([p = std::move(owned), &result] { result = *p + 1; });
+  loop->run_once();
+  CHECK(seen == 'z');
+  CHECK(result == 42);
+}
+
+TEST_CASE("a copied Handle shares the cancellation", "[handle]") {
+  TestLoop loop;
+  bool ran = false;
+  auto h = loop->call_soon([&] { ran = true; });
+  duet::Handle copy = h;
+  copy.cancel();
+  CHECK(h.cancelled());
+  loop->run_once();
+  CHECK_FALSE(ran);
+}

@@ -1,0 +1,207 @@
+// Timers: order, ties, deadlines, cancellation and compaction.
+// Behaviours ported from CPython's test_base_events.py (named per case).
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "duet/detail/handle_node.hpp"
+#include "support/test_loop.hpp"
+
+using namespace std::chrono_literals;
+using duet::test::TestLoop;
+
+TEST_CASE("timers run in deadline order", "[timer]") {
+  TestLoop loop;
+  std::vector<int> order;
+  loop->call_later(30ms, [&] { order.push_back(3); });
+  loop->call_later(10ms, [&] { order.push_back(1); });
+  loop->call_later(20ms, [&] { order.push_back(2); });
+  loop.run_until_idle();
+  CHECK(order == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("timers with equal deadlines run in the order they were scheduled", "[timer]") {
+  TestLoop loop;
+  std::vector<int> order;
+  const auto when = loop->time() + 5ms;
+  for (int i = 0; i < 200; ++i) loop->call_at(when, [&order, i] { order.push_back(i); });
+  loop.run_until_idle();
+  REQUIRE(order.size() == 200);
+  for (int i = 0; i < 200; ++i) CHECK(order[i] == i);
+}
+
+TEST_CASE("negative delays are due at once, in deadline order (test_call_later_negative_delays)", "[timer]") {
+  TestLoop loop;
+  std::vector<std::string> calls;
+  loop->call_later(-1s, [&] { calls.push_back("a"); });
+  loop->call_later(-2s, [&] { calls.push_back("b"); });
+  loop->run_once();
+  CHECK(calls == std::vector<std::string>{"b", "a"});
+}
+
+TEST_CASE("call_at runs once the loop's time reaches the deadline (test_time_and_call_at)", "[timer]") {
+  TestLoop loop;
+  const auto when = loop->time() + 100ms;
+  duet::TimePoint ran_at{};
+  loop->call_at(when, [&] {
+    ran_at = loop->time();
+    loop->stop();
+  });
+  loop->run_forever();
+  CHECK(ran_at >= when);
+  // The fake backend jumped the clock by exactly the timeout the loop asked
+  // for: the loop slept until the deadline, not a tick less or more.
+  CHECK(ran_at == when);
+}
+
+TEST_CASE("a timer runs only when now >= its deadline, never a nanosecond early", "[timer]") {
+  TestLoop loop;
+  const auto when = loop->time() + 100ns;
+  bool ran = false;
+  loop->call_at(when, [&] { ran = true; });
+  loop.clock->advance(99ns);
+  loop->process_ready();
+  CHECK_FALSE(ran);
+  loop.clock->advance(1ns);
+  loop->process_ready();
+  CHECK(ran);
+}
+
+TEST_CASE("timers that fall due are queued after the callbacks already ready", "[timer]") {
+  TestLoop loop;
+  std::vector<std::string> order;
+  loop->call_later(0s, [&] { order.push_back("timer"); });
+  loop->call_soon([&] { order.push_back("soon"); });
+  loop->run_once();
+  CHECK(order == std::vector<std::string>{"soon", "timer"});
+}
+
+TEST_CASE("call_later rounds a fractional delay up to whole nanoseconds", "[timer]") {
+  TestLoop loop;
+  auto t0 = loop->time();
+  auto h = loop->call_later(std::chrono::duration<double>(1e-9 / 3), [] {});
+  CHECK(h.when() - t0 == 1ns);
+}
+
+TEST_CASE("a cancelled timer never runs and releases its callback at once", "[timer][cancel]") {
+  TestLoop loop;
+  auto held = std::make_shared<int>(0);
+  bool ran = false;
+  auto h = loop->call_later(10ms, [held, &ran] { ran = true; });
+  CHECK(held.use_count() == 2);
+  h.cancel();
+  CHECK(h.cancelled());
+  CHECK(held.use_count() == 1);
+  loop.run_until_idle();
+  CHECK_FALSE(ran);
+}
+
+TEST_CASE("a timer cancelled after it fell due but before it ran does not run", "[timer][cancel]") {
+  TestLoop loop;
+  std::vector<int> order;
+  duet::TimerHandle second;
+  loop->call_later(1ms, [&] {
+    order.push_back(1);
+    second.cancel();
+  });
+  second = loop->call_later(1ms, [&] { order.push_back(2); });
+  loop.run_until_idle();
+  CHECK(order == std::vector<int>{1});
+}
+
+TEST_CASE("cancelled timers are kept below the threshold and compacted above it "
+          "(test__run_once_cancelled_event_cleanup)",
+          "[timer][cancel]") {
+  TestLoop loop;
+  auto cb = [] {};
+  std::size_t not_cancelled = 1;
+  loop->call_later(3000s, cb);
+  std::size_t cancelled = 2;
+  for (int i = 0; i < 2; ++i) loop->call_later(3600s, cb).cancel();
+  // These two reach the head and are dropped by the next iteration.
+  cancelled += 2;
+  for (int i = 0; i < 2; ++i) loop->call_later(100s, cb).cancel();
+  CHECK(loop->statistics().cancelled_timers == cancelled);
+
+  loop->poll_timeout();
+  cancelled -= 2;
+  CHECK(loop->statistics().cancelled_timers == cancelled);
+  CHECK(loop->statistics().timers == cancelled + not_cancelled);
+
+  // asyncio: _MIN_SCHEDULED_TIMER_HANDLES = 100, fraction 0.5.
+  const std::size_t add_cancel = 51, add_live = 49;
+  not_cancelled += add_live;
+  for (std::size_t i = 0; i < add_live; ++i) loop->call_later(3600s, cb);
+  cancelled += add_cancel;
+  for (std::size_t i = 0; i < add_cancel; ++i) loop->call_later(3600s, cb).cancel();
+  CHECK(loop->statistics().timers == cancelled + not_cancelled);
+
+  loop->poll_timeout();
+  CHECK(loop->statistics().timers == not_cancelled);
+  CHECK(loop->statistics().cancelled_timers == 0);
+}
+
+TEST_CASE("a million schedule+cancel cycles keep the timer queue and the node pool bounded", "[timer][memory]") {
+  TestLoop loop;
+  // A few live timers far away, so the cancelled ones never reach the head
+  // on their own and only compaction can reclaim them.
+  for (int i = 0; i < 10; ++i) loop->call_later(1h, [] {});
+  std::size_t peak_timers = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    loop->call_later(2h + std::chrono::milliseconds(i % 1000), [] {}).cancel();
+    if (i % 1000 == 999) {
+      loop->poll_timeout();
+      peak_timers = std::max(peak_timers, loop->statistics().timers);
+    }
+  }
+  loop->poll_timeout();
+  CHECK(loop->statistics().timers <= 2 * 10 + 101);
+  // Between compactions the heap holds at most the live timers, the
+  // threshold, and one batch.
+  CHECK(peak_timers <= 10 + 1000 + 101);
+  CHECK(duet::detail::pooled_node_count() <= (std::size_t{1} << 16));
+}
+
+TEST_CASE("random schedules and cancellations: exactly the live timers run, in (deadline, FIFO) order",
+          "[timer][random]") {
+  TestLoop loop;
+  std::mt19937 rng(12345);
+  struct Expect {
+    std::int64_t when;
+    int id;
+  };
+  std::vector<Expect> live;
+  std::vector<int> ran;
+  std::vector<duet::TimerHandle> handles;
+  const auto t0 = loop->time();
+  for (int id = 0; id < 5000; ++id) {
+    auto delay = std::chrono::microseconds(rng() % 2000);
+    auto h = loop->call_at(t0 + delay, [&ran, id] { ran.push_back(id); });
+    handles.push_back(h);
+    live.push_back({delay.count(), id});
+  }
+  std::vector<bool> cancelled(5000, false);
+  for (int i = 0; i < 2500; ++i) {
+    int id = static_cast<int>(rng() % 5000);
+    handles[id].cancel();
+    cancelled[id] = true;
+  }
+  std::vector<Expect> expected;
+  for (auto& e : live)
+    if (!cancelled[e.id]) expected.push_back(e);
+  std::stable_sort(expected.begin(), expected.end(), [](auto& a, auto& b) { return a.when < b.when; });
+  loop.run_until_idle();
+  REQUIRE(ran.size() == expected.size());
+  for (std::size_t i = 0; i < ran.size(); ++i) CHECK(ran[i] == expected[i].id);
+}
+
+TEST_CASE("TimerHandle::when() is the absolute deadline", "[timer]") {
+  TestLoop loop;
+  const auto when = loop->time() + 42ms;
+  auto h = loop->call_at(when, [] {});
+  CHECK(h.when() == when);
+  CHECK(loop->call_later(42ms, [] {}).when() == when);
+}

@@ -1,0 +1,44 @@
+// A loop for deterministic tests: a ManualClock and a FakeBackend that
+// autojumps the clock instead of sleeping (duet/testing/fake_backend.hpp).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "duet/loop.hpp"
+#include "duet/testing/fake_backend.hpp"
+
+namespace duet::test {
+
+struct TestLoop {
+  ManualClock* clock;
+  testing::FakeBackend* backend;
+  std::unique_ptr<Loop> loop;
+  std::vector<std::string> logged;  // what the loop's log sink received
+
+  explicit TestLoop(LoopOptions options = {}) {
+    if (!options.debug) options.debug = false;  // ignore DUET_DEBUG in tests that don't ask
+    auto c = std::make_unique<ManualClock>(TimePoint{std::chrono::seconds(1000)});
+    clock = c.get();
+    auto b = std::make_unique<testing::FakeBackend>(clock);
+    backend = b.get();
+    loop = std::make_unique<Loop>(std::move(b), std::move(c), options);
+    loop->set_log_sink([this](std::string_view line) { logged.emplace_back(line); });
+  }
+
+  Loop* operator->() const { return loop.get(); }
+  Loop& operator*() const { return *loop; }
+
+  /// Runs iterations until nothing is scheduled (at most `limit`).
+  void run_until_idle(int limit = 1'000'000) {
+    for (int i = 0; i < limit; ++i) {
+      auto s = loop->statistics();
+      if (s.ready == 0 && s.timers == s.cancelled_timers) return;
+      loop->run_once();
+    }
+    throw std::runtime_error("run_until_idle: still busy after the limit");
+  }
+};
+
+}  // namespace duet::test
