@@ -93,11 +93,20 @@ std::string Handle::describe() const { return detail::describe_node(node_); }
 
 std::string detail::describe_node(const HandleNode* node) {
   if (!node) return "<Handle empty>";
-  std::string out = node->is_timer ? "<TimerHandle" : "<Handle";
-  if (node->is_timer) out += " when=" + std::to_string(node->when.time_since_epoch().count()) + "ns";
-  if (!node->callback.empty()) out += " " + type_name(node->callback.target_type());
-  if (node->cancelled) out += " cancelled";
-  out += ">";
+  // Built with append() only: GCC 12 -O3 reports a false -Wrestrict on
+  // chains of std::string operator+ (GCC PR 105329).
+  std::string out(node->is_timer ? "<TimerHandle" : "<Handle");
+  if (node->is_timer) {
+    out.append(" when=");
+    out.append(std::to_string(node->when.time_since_epoch().count()));
+    out.append("ns");
+  }
+  if (!node->callback.empty()) {
+    out.append(" ");
+    out.append(type_name(node->callback.target_type()));
+  }
+  if (node->cancelled) out.append(" cancelled");
+  out.append(">");
   return out;
 }
 
