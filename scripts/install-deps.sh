@@ -13,7 +13,7 @@ declare -A SETS=(
   [native]="build-essential cmake ninja-build catch2 ccache python3"
   [wasm]="emscripten nodejs"
   [windows]="g++-mingw-w64-x86-64-posix wine wine64"
-  [bench]="libboost-dev libuv1-dev"
+  [bench]="libboost-dev libuv1-dev pkg-config"
   [browser]="chromium nodejs npm"
 )
 

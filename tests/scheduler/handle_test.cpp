@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -115,4 +118,81 @@ TEST_CASE("a copied Handle shares the cancellation", "[handle]") {
   CHECK(h.cancelled());
   loop->run_once();
   CHECK_FALSE(ran);
+}
+
+TEST_CASE("FIFO order holds across the ready queue's blocks (100k callbacks, mixed sizes)", "[handle][queue]") {
+  TestLoop loop;
+  std::vector<int> order;
+  order.reserve(100'000);
+  std::array<char, 300> pad{};
+  for (int i = 0; i < 100'000; ++i) {
+    if (i % 7 == 0)
+      loop->call_soon([&order, i, pad] { order.push_back(i + pad[0]); });
+    else
+      loop->call_soon([&order, i] { order.push_back(i); });
+  }
+  loop->run_once();
+  REQUIRE(order.size() == 100'000);
+  for (int i = 0; i < 100'000; ++i) REQUIRE(order[i] == i);
+}
+
+TEST_CASE("Handles kept across many blocks stay valid after their callbacks ran and after the loop is gone",
+          "[handle][lifetime]") {
+  std::vector<duet::Handle> kept;
+  int ran = 0;
+  {
+    TestLoop loop;
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 5000; ++i) {
+        auto h = loop->call_soon([&ran] { ++ran; });
+        if (i % 100 == 0) kept.push_back(h);
+      }
+      loop->run_once();
+    }
+    for (auto& h : kept) CHECK_FALSE(h.cancelled());
+    kept.front().cancel();  // after it ran: only marks it
+    CHECK(kept.front().cancelled());
+    for (int i = 0; i < 10; ++i) kept.push_back(loop->call_soon([&ran] { ++ran; }));
+  }  // closing drops the 10 pending ones
+  CHECK(ran == 15000);
+  for (auto& h : kept) CHECK(h.describe().rfind("<Handle", 0) == 0);
+  kept.back().cancel();
+  CHECK(kept.back().cancelled());
+}
+
+TEST_CASE("over-aligned and very large callables are boxed and still run", "[handle][queue]") {
+  TestLoop loop;
+  struct alignas(64) Aligned {
+    int* out;
+    void operator()() const { *out = static_cast<int>(reinterpret_cast<std::uintptr_t>(this) % 64); }
+  };
+  int misalignment = -1;
+  loop->call_soon(Aligned{&misalignment});
+  std::array<char, 4096> huge{};
+  huge[4095] = 'h';
+  char seen = 0;
+  loop->call_soon([huge, &seen] { seen = huge[4095]; });
+  loop->run_once();
+  CHECK(misalignment == 0);
+  CHECK(seen == 'h');
+}
+
+TEST_CASE("a callable whose copy throws leaves the queue as it was", "[handle][queue]") {
+  TestLoop loop;
+  struct Throwing {
+    bool* ran;
+    Throwing(bool* r) : ran(r) {}
+    Throwing(const Throwing&) { throw std::runtime_error("no copies"); }
+    Throwing(Throwing&&) noexcept = default;
+    void operator()() const { *ran = true; }
+  };
+  bool first = false, second = false;
+  loop->call_soon([&] { first = true; });
+  Throwing bad(&second);
+  CHECK_THROWS_AS(loop->call_soon(bad), std::runtime_error);
+  CHECK(loop->statistics().ready == 1);
+  loop->call_soon([&] { second = true; });
+  loop->run_once();
+  CHECK(first);
+  CHECK(second);
 }

@@ -306,3 +306,28 @@ TEST_CASE("the loop's time is the injected clock", "[loop][time]") {
   loop.clock->advance(3s);
   CHECK(loop->time() - t0 == 3s);
 }
+
+TEST_CASE("while callbacks keep the loop busy, I/O is still polled every kIoPollInterval callbacks",
+          "[loop][io]") {
+  TestLoop loop;
+  const int iterations = 61 * 10;
+  int left = iterations;
+  std::function<void()> spin = [&] {
+    if (--left > 0) loop->call_soon(spin);
+  };
+  loop->call_soon(spin);
+  for (int i = 0; i < iterations; ++i) loop->run_once();
+  // The first iteration polls, then one poll per 61 callbacks.
+  CHECK(loop.backend->wait_count() >= iterations / 61);
+  CHECK(loop.backend->wait_count() <= iterations / 61 + 2);
+  // And an injected I/O event is seen within that many callbacks.
+  struct Target : duet::EventTarget {
+    int seen = 0;
+    void on_event(duet::Loop&, const duet::Event&) override { ++seen; }
+  } target;
+  left = 1000;
+  loop->call_soon(spin);
+  loop.backend->inject(duet::Event{&target, duet::event_flags::readable, 0});
+  for (int i = 0; i < 62; ++i) loop->run_once();
+  CHECK(target.seen == 1);
+}

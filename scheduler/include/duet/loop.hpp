@@ -62,6 +62,9 @@ class Loop {
   /// The longest a poll may block when a timer is pending (asyncio's
   /// MAXIMUM_SELECT_TIMEOUT): later deadlines are reached in 24 h steps.
   static constexpr Duration kMaxPollTimeout = std::chrono::hours(24);
+  /// run_once() skips a zero-timeout poll until this many callbacks have
+  /// run since the last poll (see run_once for why).
+  static constexpr std::size_t kIoPollInterval = 61;
 
   Loop(std::unique_ptr<Backend> backend, std::unique_ptr<Clock> clock, LoopOptions options = {});
   Loop(const Loop&) = delete;
@@ -77,10 +80,9 @@ class Loop {
   template <class F, class... Args>
   Handle call_soon(F&& fn, Args&&... args) {
     check_can_schedule();
-    detail::HandleNode* node = make_node(std::forward<F>(fn), std::forward<Args>(args)...);
-    push_ready(node);
-    ++node->refs;  // the returned Handle's reference
-    return Handle(node);
+    auto [block, entry] = ready_.emplace(bind(std::forward<F>(fn), std::forward<Args>(args)...));
+    ++block->refs;  // the returned Handle's reference
+    return Handle(block, entry);
   }
 
   /// Schedules fn(args...) at time() + delay (rounded up to nanoseconds).
@@ -154,7 +156,9 @@ class Loop {
   /// moment; callbacks they schedule run in the next iteration.
   void process_ready();
 
-  /// One whole iteration: the four steps above.
+  /// One whole iteration: the four steps above, except that a zero-timeout
+  /// poll is skipped while fewer than kIoPollInterval callbacks have run
+  /// since the last poll.
   void run_once();
 
   // ---- errors -------------------------------------------------------------
@@ -196,17 +200,21 @@ class Loop {
  private:
   friend class Handle;
 
+  // fn itself, or fn with its arguments bound (moved in, invoked as lvalues).
+  template <class F, class... Args>
+  static decltype(auto) bind(F&& fn, Args&&... args) {
+    if constexpr (sizeof...(Args) == 0) {
+      return std::forward<F>(fn);
+    } else {
+      return [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable { std::invoke(fn, args...); };
+    }
+  }
+
   template <class F, class... Args>
   static detail::HandleNode* make_node(F&& fn, Args&&... args) {
     detail::HandleNode* node = detail::acquire_node();
     try {
-      if constexpr (sizeof...(Args) == 0) {
-        node->callback.emplace(std::forward<F>(fn));
-      } else {
-        node->callback.emplace([fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
-          std::invoke(fn, args...);
-        });
-      }
+      node->callback.emplace(bind(std::forward<F>(fn), std::forward<Args>(args)...));
     } catch (...) {
       detail::release_node(node);
       throw;
@@ -226,7 +234,10 @@ class Loop {
   void push_timer(TimePoint when, detail::HandleNode* node);
   void post_threadsafe(detail::HandleNode* node);
   void drain_inbox();
-  void run_handle(detail::HandleNode* node);
+  void run_entry(detail::ReadyEntry* entry);
+  void run_node(detail::HandleNode* node);
+  void report_callback_exception(std::string handle);
+  void check_slow(TimePoint start, detail::ReadyEntry* entry, detail::HandleNode* node);
   void timer_cancelled() noexcept { timers_.note_cancelled(); }
 
   std::unique_ptr<Backend> backend_;
@@ -252,6 +263,7 @@ class Loop {
   bool in_process_ready_ = false;
   std::atomic<std::thread::id> owner_thread_{};
   std::uint64_t iterations_ = 0;
+  std::size_t callbacks_since_poll_ = kIoPollInterval;  // the first iteration polls
   std::vector<Event> events_scratch_;  // run_once's event batch, reused
 
   bool debug_ = false;

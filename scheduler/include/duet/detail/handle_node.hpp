@@ -1,7 +1,10 @@
-// duet/detail/handle_node.hpp — the object behind a Handle, and its pool.
+// duet/detail/handle_node.hpp — the object behind a TimerHandle (and a
+// thread-safe post), and its pool.
 //
-// A HandleNode is one scheduled callback: in the ready queue, in the timer
-// heap, or in the thread-safe inbox, plus whatever user Handles point at it.
+// A HandleNode is one callback that cannot live inline in the ready queue:
+// a timer (the heap needs a stable address to cancel through) or a
+// call_soon_threadsafe post (built on another thread). When it falls due it
+// enters the ready queue as a node entry.
 //
 // Ownership: an intrusive, non-atomic reference count. The queue that holds
 // a node owns one reference; each user Handle owns one. Nodes are touched by
@@ -56,6 +59,8 @@ inline void release_node(HandleNode* node) noexcept {
   DUET_ASSERT(node->refs > 0);
   if (--node->refs == 0) recycle_node(node);
 }
+
+inline void release_node_ref(HandleNode* node) noexcept { release_node(node); }
 
 /// Nodes cached on this thread's free list; for tests and statistics.
 std::size_t pooled_node_count() noexcept;

@@ -1,0 +1,63 @@
+// The ready queue's cold paths. See duet/detail/ready_queue.hpp.
+#include "duet/detail/ready_queue.hpp"
+
+#include "duet/detail/handle_node.hpp"
+
+namespace duet::detail {
+
+void ReadyQueue::add_block() {
+  ReadyBlock* block = acquire_block();
+  block->refs = 1;  // the queue's
+  block->used = 0;
+  block->next = nullptr;
+  if (tail_) {
+    tail_->next = block;
+  } else {
+    head_ = block;
+    head_offset_ = 0;
+  }
+  tail_ = block;
+}
+
+void ReadyQueue::advance_block() noexcept {
+  ReadyBlock* done = head_;
+  DUET_ASSERT(done->next != nullptr);
+  head_ = done->next;
+  head_offset_ = 0;
+  release_block(done);
+}
+
+void ReadyQueue::rewind() noexcept {
+  // Empty: head_ == tail_, every entry consumed. Reuse the block in place
+  // unless a Handle can still see one of its entries.
+  DUET_ASSERT(head_ == tail_);
+  if (head_->refs == 1) {
+    head_->used = 0;
+    head_offset_ = 0;
+    return;
+  }
+  release_block(head_);
+  head_ = tail_ = nullptr;
+  head_offset_ = 0;
+}
+
+void ReadyQueue::clear() noexcept {
+  while (count_ > 0) {
+    ReadyEntry* entry = front();
+    if (entry->state == EntryState::pending) {
+      if (!entry->ops)
+        release_node(entry->node());
+      else if (entry->ops->destroy)
+        entry->ops->destroy(entry->storage());
+      entry->state = EntryState::done;
+    }
+    pop();
+  }
+  if (head_) {
+    release_block(head_);
+    head_ = tail_ = nullptr;
+    head_offset_ = 0;
+  }
+}
+
+}  // namespace duet::detail
