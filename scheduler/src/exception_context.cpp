@@ -6,6 +6,7 @@
 #include <typeinfo>
 
 #include "duet/detail/callback.hpp"
+#include "duet/errors.hpp"
 
 #if __has_include(<cxxabi.h>)
 #include <cxxabi.h>
@@ -32,6 +33,8 @@ std::string describe_exception(const std::exception_ptr& exception) {
   if (!exception) return "no exception";
   try {
     std::rethrow_exception(exception);
+  } catch (const CancelledError& e) {
+    return e.message().empty() ? std::string("duet::CancelledError") : "duet::CancelledError: " + e.message();
   } catch (const std::exception& e) {
     return detail::type_name(typeid(e)) + ": " + e.what();
   } catch (...) {

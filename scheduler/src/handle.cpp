@@ -169,18 +169,13 @@ namespace duet {
 void Handle::cancel() noexcept {
   if (!owner_) return;
   if (entry_) {
-    switch (entry_->state) {
-      case detail::EntryState::pending:
-        // Release what the callback captured now, as asyncio drops
-        // _callback and _args on cancel.
-        if (entry_->ops->destroy) entry_->ops->destroy(entry_->storage());
-        break;
-      case detail::EntryState::running:  // destroyed once it returns
-      case detail::EntryState::done:
-      case detail::EntryState::cancelled:
-        break;
-    }
+    const detail::EntryState was = entry_->state;
+    // The state changes before the destroy: a captured object's destructor
+    // may cancel this same handle again and must find nothing to destroy.
     entry_->state = detail::EntryState::cancelled;
+    // Release what the callback captured now, as asyncio drops _callback
+    // and _args on cancel; a running callback is destroyed once it returns.
+    if (was == detail::EntryState::pending && entry_->ops->destroy) entry_->ops->destroy(entry_->storage());
     return;
   }
   detail::HandleNode* n = node();

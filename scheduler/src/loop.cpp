@@ -2,6 +2,8 @@
 // The file-level design note is at the top of duet/loop.hpp.
 #include "duet/loop.hpp"
 
+#include "duet/detail/task_base.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -66,6 +68,21 @@ Loop::~Loop() {
     std::abort();
   }
   close();
+  // Futures and tasks that outlive the loop forget it: their handles stay
+  // usable for reading results, and a never-retrieved exception is then
+  // reported on stderr.
+  while (detail::FutureBase* state = registry_head_) {
+    registry_head_ = state->registry_next_;
+    state->registry_prev_ = state->registry_next_ = nullptr;
+    state->detach_from_loop();
+  }
+}
+
+std::size_t Loop::pending_task_count() const noexcept {
+  std::size_t n = 0;
+  for (detail::FutureBase* s = registry_head_; s; s = s->registry_next_)
+    if (s->is_task() && !s->done()) ++n;
+  return n;
 }
 
 void Loop::throw_closed() { throw RuntimeError("Event loop is closed"); }
@@ -151,25 +168,31 @@ std::optional<Duration> Loop::poll_timeout() {
 }
 
 void Loop::poll(std::optional<Duration> timeout, std::vector<Event>& events) {
-  if (closed_.load(std::memory_order_acquire)) throw_closed();
-  bool may_sleep = !timeout || *timeout > Duration::zero();
-  if (may_sleep) {
+  {
+    // Under the lock: close() refuses to run while a poll (perhaps on a
+    // driver's thread) is using the backend, and a post that arrives from
+    // here on either sees sleeping_ and wakes us, or is seen here.
     std::lock_guard lock(inbox_mutex_);
-    if (inbox_head_)
-      timeout = Duration::zero();
-    else
-      sleeping_ = true;
+    if (closed_.load(std::memory_order_relaxed)) throw_closed();
+    polling_ = true;
+    if (!timeout || *timeout > Duration::zero()) {
+      if (inbox_head_)
+        timeout = Duration::zero();
+      else
+        sleeping_ = true;
+    }
   }
-  try {
+  struct Done {
+    Loop& loop;
+    ~Done() {
+      std::lock_guard lock(loop.inbox_mutex_);
+      loop.sleeping_ = loop.wake_sent_ = false;
+      loop.polling_ = false;
+    }
+  };
+  {
+    Done done{*this};
     backend_->wait(timeout, events);
-  } catch (...) {
-    std::lock_guard lock(inbox_mutex_);
-    sleeping_ = wake_sent_ = false;
-    throw;
-  }
-  if (may_sleep) {
-    std::lock_guard lock(inbox_mutex_);
-    sleeping_ = wake_sent_ = false;
   }
 }
 
@@ -231,8 +254,8 @@ inline void Loop::run_entry(detail::ReadyEntry* entry) {
   }
   if (debug_) [[unlikely]]
     check_slow(start, entry, nullptr);
-  if (entry->ops->destroy) entry->ops->destroy(entry->storage());  // captures die now
   if (entry->state == detail::EntryState::running) entry->state = detail::EntryState::done;
+  if (entry->ops->destroy) entry->ops->destroy(entry->storage());  // captures die now
 }
 
 void Loop::run_node(detail::HandleNode* node) {
@@ -275,7 +298,7 @@ void Loop::run_once() {
   // event_interval: 61). I/O readiness is then seen at most that many
   // callbacks late; the order of everything that is not I/O is unchanged,
   // thread-safe posts and timers are still collected every iteration.
-  if (timeout && *timeout == Duration::zero() && callbacks_since_poll_ < kIoPollInterval) {
+  if (!ready_.empty() && !stopping_ && callbacks_since_poll_ < kIoPollInterval) {
     process_ready();
     return;
   }
@@ -309,17 +332,32 @@ void Loop::run_forever() {
 
 void Loop::close() {
   if (is_running()) throw RuntimeError("Cannot close a running event loop");
+  if (closed_.load(std::memory_order_relaxed)) return;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (polling_) throw RuntimeError("Cannot close the event loop while another thread polls it");
+  }
+  abandon_pending_tasks();
+  // Drop everything pending. Destroying a callback may run destructors that
+  // schedule more (asyncio would log an error from such a __del__); those
+  // are dropped too, in further rounds, rather than thrown out of a
+  // destructor. The loop is marked closed once a round finds nothing, or
+  // after a bounded number of rounds.
+  for (int round = 0; round < 16; ++round) {
+    drain_inbox();
+    if (ready_.empty() && timers_.empty()) break;
+    ready_.clear();
+    timers_.clear();
+  }
   detail::HandleNode* inbox;
   {
     std::lock_guard lock(inbox_mutex_);
-    if (closed_.load(std::memory_order_relaxed)) return;
     closed_.store(true, std::memory_order_release);
     inbox = inbox_head_;
     inbox_head_ = inbox_tail_ = nullptr;
     inbox_pending_.store(false, std::memory_order_relaxed);
   }
-  // From here every call_soon* throws, so callback destructors run below
-  // cannot schedule anything new.
+  // From here every call_soon* throws.
   while (inbox) {
     detail::HandleNode* next = inbox->next;
     detail::release_node(inbox);
@@ -328,6 +366,21 @@ void Loop::close() {
   ready_.clear();
   timers_.clear();
   backend_.reset();
+}
+
+void Loop::abandon_pending_tasks() noexcept {
+  // Tasks still pending when the loop closes can never finish: report and
+  // destroy them (asyncio reports "Task was destroyed but it is pending!"
+  // when such a task is garbage-collected). Collected first, with a
+  // reference each, because destroying a frame releases other states.
+  std::vector<detail::TaskBase*> pending;
+  for (detail::FutureBase* s = registry_head_; s; s = s->registry_next_)
+    if (s->is_task() && !s->done()) {
+      s->retain();
+      pending.push_back(static_cast<detail::TaskBase*>(s));
+    }
+  for (detail::TaskBase* task : pending) task->abandon();
+  for (detail::TaskBase* task : pending) task->release();
 }
 
 Backend& Loop::backend() {

@@ -19,6 +19,23 @@ void ReadyQueue::add_block() {
   tail_ = block;
 }
 
+void ReadyQueue::undo_allocate(ReadyBlock* old_tail, std::size_t bytes) noexcept {
+  if (tail_ == old_tail) {
+    tail_->used -= static_cast<std::uint32_t>(bytes);
+    return;
+  }
+  // allocate() added a block for this entry: unlink and drop it.
+  ReadyBlock* added = tail_;
+  tail_ = old_tail;
+  if (old_tail) {
+    old_tail->next = nullptr;
+  } else {
+    head_ = nullptr;
+    head_offset_ = 0;
+  }
+  release_block(added);
+}
+
 void ReadyQueue::advance_block() noexcept {
   ReadyBlock* done = head_;
   DUET_ASSERT(done->next != nullptr);
@@ -45,11 +62,16 @@ void ReadyQueue::clear() noexcept {
   while (count_ > 0) {
     ReadyEntry* entry = front();
     if (entry->state == EntryState::pending) {
-      if (!entry->ops)
-        release_node(entry->node());
-      else if (entry->ops->destroy)
-        entry->ops->destroy(entry->storage());
+      // The state changes first: a destructor run below may cancel this
+      // very entry through a Handle, and must find nothing left to destroy.
       entry->state = EntryState::done;
+      if (!entry->ops) {
+        HandleNode* node = entry->node();
+        node->callback.reset();  // free captures now, even if a TimerHandle lives on
+        release_node(node);
+      } else if (entry->ops->destroy) {
+        entry->ops->destroy(entry->storage());
+      }
     }
     pop();
   }

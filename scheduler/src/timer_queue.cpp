@@ -64,7 +64,10 @@ void TimerQueue::clear() noexcept {
   entries.swap(heap_);
   cancelled_ = 0;
   for (Entry& e : entries) e.node->in_heap = false;
-  for (Entry& e : entries) release_node(e.node);
+  for (Entry& e : entries) {
+    e.node->callback.reset();  // free captures now, even if a TimerHandle lives on
+    release_node(e.node);
+  }
 }
 
 }  // namespace duet::detail

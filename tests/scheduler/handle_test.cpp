@@ -196,3 +196,56 @@ TEST_CASE("a callable whose copy throws leaves the queue as it was", "[handle][q
   CHECK(first);
   CHECK(second);
 }
+
+TEST_CASE("a throwing copy exactly at a block boundary leaves the queue consistent", "[handle][queue]") {
+  TestLoop loop;
+  struct Throwing {
+    Throwing() = default;
+    Throwing(const Throwing&) { throw std::runtime_error("no copies"); }
+    Throwing(Throwing&&) noexcept = default;
+    void operator()() const {}
+  };
+  int ran = 0;
+  // 24-byte entries: 682 of them fill a 16,368-byte block exactly.
+  for (int fill = 680; fill <= 684; ++fill) {
+    for (int i = 0; i < fill; ++i) loop->call_soon([&ran] { ++ran; });
+    Throwing bad;
+    CHECK_THROWS_AS(loop->call_soon(bad), std::runtime_error);
+    loop->call_soon([&ran] { ++ran; });
+    loop->run_once();
+  }
+  CHECK(ran == 680 + 681 + 682 + 683 + 684 + 5);
+}
+
+TEST_CASE("a captured object whose destructor cancels its own handle is destroyed once", "[handle][lifetime]") {
+  struct CancelOnDrop {
+    duet::Handle handle;
+    int* destroyed;
+    ~CancelOnDrop() {
+      ++*destroyed;
+      handle.cancel();
+    }
+  };
+  int destroyed = 0;
+  {
+    TestLoop loop;
+    auto guard = std::make_shared<CancelOnDrop>();
+    guard->destroyed = &destroyed;
+    guard->handle = loop->call_soon([guard] {});
+    guard.reset();  // only the callback holds it now (and it holds a Handle to itself)
+    loop->close();  // drops the callback: ~CancelOnDrop cancels the same entry
+  }
+  CHECK(destroyed == 1);
+  destroyed = 0;
+  {
+    TestLoop loop;
+    auto guard = std::make_shared<CancelOnDrop>();
+    guard->destroyed = &destroyed;
+    guard->handle = loop->call_soon([guard] {});
+    duet::Handle h = guard->handle;
+    guard.reset();
+    h.cancel();  // destroys the callback, whose destructor cancels again
+    CHECK(h.cancelled());
+  }
+  CHECK(destroyed == 1);
+}

@@ -331,3 +331,12 @@ TEST_CASE("while callbacks keep the loop busy, I/O is still polled every kIoPoll
   for (int i = 0; i < 62; ++i) loop->run_once();
   CHECK(target.seen == 1);
 }
+
+TEST_CASE("a host pumping the loop with stop(); run_forever() still polls I/O every time", "[loop][io][stop]") {
+  TestLoop loop;
+  for (int i = 1; i <= 100; ++i) {
+    loop->stop();
+    loop->run_forever();
+    CHECK(loop.backend->wait_count() == static_cast<std::uint64_t>(i));
+  }
+}

@@ -30,6 +30,18 @@ TEST_CASE("call_soon_threadsafe from the loop's own thread behaves like call_soo
   CHECK(loop.backend->wake_count() == 0);
 }
 
+TEST_CASE("a thread-safe post made on the loop thread keeps its place before a later call_soon "
+          "(asyncio appends both to _ready)",
+          "[threadsafe]") {
+  TestLoop loop;
+  std::vector<int> order;
+  loop->call_soon_threadsafe([&] { order.push_back(1); });
+  loop->call_soon([&] { order.push_back(2); });
+  loop->call_soon_threadsafe([&] { order.push_back(3); });
+  loop->run_once();
+  CHECK(order == std::vector<int>{1, 2, 3});
+}
+
 TEST_CASE("a thread-safe post makes a zero poll timeout", "[threadsafe]") {
   TestLoop loop;
   CHECK_FALSE(loop->poll_timeout().has_value());
@@ -83,29 +95,49 @@ TEST_CASE("a burst of posts while the loop sleeps costs exactly one wake", "[thr
 
 TEST_CASE("posts racing with close() either land before it or throw; nothing leaks or is touched after",
           "[threadsafe][threads][close]") {
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < 10; ++round) {
     TestLoop loop;
     auto held = std::make_shared<int>(0);
     std::atomic<long> accepted{0}, refused{0};
-    std::atomic<bool> go{false};
+    std::atomic<int> ready{0};
     std::vector<std::thread> posters;
+    // A poll blocked on another thread, so that posts take the wake path.
+    std::vector<duet::Event> events;
+    std::thread poller([&] { loop->poll(std::nullopt, events); });
+    while (loop.backend->wait_count() == 0) std::this_thread::yield();
     for (int t = 0; t < 4; ++t)
       posters.emplace_back([&] {
-        while (!go.load()) std::this_thread::yield();
-        for (int i = 0; i < 2000; ++i) {
+        ++ready;
+        // Post until the loop refuses (bounded): both outcomes happen.
+        for (int i = 0; i < 1'000'000; ++i) {
           try {
             loop->call_soon_threadsafe([held] {});
             ++accepted;
           } catch (const duet::RuntimeError&) {
             ++refused;
+            return;
           }
         }
       });
-    go = true;
+    while (ready < 4 || accepted < 100) std::this_thread::yield();
+    poller.join();  // woken by the first post
     loop->close();
     for (auto& p : posters) p.join();
-    CHECK(accepted + refused == 4 * 2000);
+    CHECK(accepted > 0);
+    CHECK(refused == 4);
     CHECK(held.use_count() == 1);  // every accepted callback was released by close()
   }
+}
+
+TEST_CASE("close() is refused while another thread polls the loop", "[threadsafe][threads][close]") {
+  TestLoop loop;
+  std::vector<duet::Event> events;
+  std::thread poller([&] { loop->poll(std::nullopt, events); });
+  while (loop.backend->wait_count() == 0) std::this_thread::yield();
+  CHECK_THROWS_AS(loop->close(), duet::RuntimeError);
+  loop->call_soon_threadsafe([] {});
+  poller.join();
+  loop->close();
+  CHECK(loop->is_closed());
 }
 #endif

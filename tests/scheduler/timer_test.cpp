@@ -2,6 +2,8 @@
 // Behaviours ported from CPython's test_base_events.py (named per case).
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -204,4 +206,34 @@ TEST_CASE("TimerHandle::when() is the absolute deadline", "[timer]") {
   auto h = loop->call_at(when, [] {});
   CHECK(h.when() == when);
   CHECK(loop->call_later(42ms, [] {}).when() == when);
+}
+
+TEST_CASE("close() frees a timer's captures even while its TimerHandle is kept (no cycle leak)",
+          "[timer][close]") {
+  auto held = std::make_shared<int>(0);
+  duet::TimerHandle kept;
+  {
+    TestLoop loop;
+    kept = loop->call_later(1h, [held] {});
+    CHECK(held.use_count() == 2);
+  }
+  CHECK(held.use_count() == 1);
+  CHECK_FALSE(kept.cancelled());
+}
+
+TEST_CASE("huge and infinite delays saturate instead of overflowing (asyncio accepts math.inf)", "[timer]") {
+  TestLoop loop;
+  bool ran = false;
+  auto inf = loop->call_later(std::chrono::duration<double>(std::numeric_limits<double>::infinity()), [&] { ran = true; });
+  CHECK(inf.when() == duet::TimePoint::max());
+  auto far = loop->call_later(std::chrono::hours(std::numeric_limits<int>::max()), [&] { ran = true; });
+  CHECK(far.when() == duet::TimePoint::max());
+  auto years = loop->call_later(std::chrono::years(1000), [&] { ran = true; });
+  CHECK(years.when() == duet::TimePoint::max());
+  CHECK(loop->poll_timeout() == std::chrono::hours(24));
+  loop->run_once();
+  CHECK_FALSE(ran);
+  auto nan = loop->call_later(std::chrono::duration<double>(std::nan("")), [&] { ran = true; });
+  loop->run_once();
+  CHECK(ran);  // NaN counts as no delay
 }

@@ -2,11 +2,15 @@
 #pragma once
 
 #include "duet/backend.hpp"
+#include "duet/coro.hpp"
 #include "duet/coroutine.hpp"
 #include "duet/errors.hpp"
 #include "duet/exception_context.hpp"
+#include "duet/future.hpp"
 #include "duet/handle.hpp"
 #include "duet/loop.hpp"
+#include "duet/sleep.hpp"
+#include "duet/task.hpp"
 #include "duet/time.hpp"
 
 #if __has_include("duet/platform/platform.hpp")

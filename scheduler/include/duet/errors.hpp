@@ -29,4 +29,27 @@ class InvalidStateError : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
+/// The operation was cancelled (asyncio.CancelledError). Like Python's
+/// (a BaseException since 3.8), it does NOT derive from std::exception, so
+/// that `catch (const std::exception&)` in user code does not swallow a
+/// cancellation by accident. Catch it by name, and re-throw it unless you
+/// mean to refuse the cancellation.
+class CancelledError {
+ public:
+  CancelledError() = default;
+  explicit CancelledError(std::string message) : message_(std::move(message)) {}
+  const std::string& message() const noexcept { return message_; }
+  const char* what() const noexcept { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+/// A deadline passed (asyncio's TimeoutError, the builtin since 3.11).
+class TimeoutError : public std::runtime_error {
+ public:
+  TimeoutError() : std::runtime_error("timed out") {}
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace duet

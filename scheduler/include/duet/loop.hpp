@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -48,6 +49,17 @@
 #include "duet/time.hpp"
 
 namespace duet {
+
+template <class T>
+class Future;
+template <class T>
+class Coro;
+template <class T>
+class Task;
+namespace detail {
+class FutureBase;
+class TaskBase;
+}  // namespace detail
 
 struct LoopOptions {
   /// Debug mode (asyncio's loop.set_debug): slow-callback warnings and
@@ -80,6 +92,11 @@ class Loop {
   template <class F, class... Args>
   Handle call_soon(F&& fn, Args&&... args) {
     check_can_schedule();
+    // Posts from call_soon_threadsafe that are already in join the queue
+    // first, so that the order of calls made on this thread is kept
+    // (asyncio appends both to the same deque).
+    if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
+      drain_inbox();
     auto [block, entry] = ready_.emplace(bind(std::forward<F>(fn), std::forward<Args>(args)...));
     ++block->refs;  // the returned Handle's reference
     return Handle(block, entry);
@@ -89,7 +106,7 @@ class Loop {
   /// A delay <= 0 is due at once but still runs from the timer queue.
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
-    return call_at(time() + to_duration(delay), std::forward<F>(fn), std::forward<Args>(args)...);
+    return call_at(saturating_add(time(), to_duration(delay)), std::forward<F>(fn), std::forward<Args>(args)...);
   }
 
   /// Schedules fn(args...) to run once time() >= when. Timers with equal
@@ -114,6 +131,28 @@ class Loop {
 
   /// The loop's monotonic time. Safe from any thread.
   TimePoint time() const noexcept { return clock_->now(); }
+
+  // ---- futures and tasks (defined in future.hpp / task.hpp) -----------------
+
+  /// A new pending future of this loop (loop.create_future()).
+  template <class T = void>
+  Future<T> create_future();
+
+  /// Wraps the coroutine in a task and schedules its first step
+  /// (loop.create_task). Throws RuntimeError on a closed loop.
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name = {});
+
+  /// Runs the loop until the future (or task) is done, then returns its
+  /// result or throws its exception (loop.run_until_complete).
+  template <class T>
+  T run_until_complete(Future<T> future);
+  /// Same, for a coroutine: it becomes a task first.
+  template <class T>
+  T run_until_complete(Coro<T> coro);
+
+  /// Number of tasks of this loop not yet done (asyncio.all_tasks' size).
+  std::size_t pending_task_count() const noexcept;
 
   // ---- running ------------------------------------------------------------
 
@@ -199,6 +238,8 @@ class Loop {
 
  private:
   friend class Handle;
+  friend class detail::FutureBase;
+  friend class detail::TaskBase;
 
   // fn itself, or fn with its arguments bound (moved in, invoked as lvalues).
   template <class F, class... Args>
@@ -239,6 +280,7 @@ class Loop {
   void report_callback_exception(std::string handle);
   void check_slow(TimePoint start, detail::ReadyEntry* entry, detail::HandleNode* node);
   void timer_cancelled() noexcept { timers_.note_cancelled(); }
+  void abandon_pending_tasks() noexcept;
 
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Clock> clock_;
@@ -255,6 +297,7 @@ class Loop {
   std::atomic<bool> inbox_pending_{false};
   bool sleeping_ = false;
   bool wake_sent_ = false;
+  bool polling_ = false;  // a poll() is using the backend (maybe on another thread)
   std::uint64_t wakeups_ = 0;
 
   std::atomic<bool> closed_{false};
@@ -265,6 +308,7 @@ class Loop {
   std::uint64_t iterations_ = 0;
   std::size_t callbacks_since_poll_ = kIoPollInterval;  // the first iteration polls
   std::vector<Event> events_scratch_;  // run_once's event batch, reused
+  detail::FutureBase* registry_head_ = nullptr;  // every live future/task state of this loop
 
   bool debug_ = false;
   Duration slow_callback_duration_;

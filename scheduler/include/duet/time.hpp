@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <ratio>
 
 namespace duet {
@@ -35,9 +37,34 @@ using TimePoint = loop_clock::time_point;
 
 /// Converts any chrono duration to loop Duration, rounding up, so that a
 /// timer asked for "at least d from now" never fires before d has passed.
+/// Saturates instead of overflowing: hours(1e9) or an infinite
+/// duration<double> become Duration::max() (a timer that never fires, as
+/// asyncio's call_later(math.inf, ...)); NaN counts as zero.
 template <class Rep, class Period>
 constexpr Duration to_duration(std::chrono::duration<Rep, Period> d) {
-  return std::chrono::ceil<Duration>(d);
+  if constexpr (std::is_floating_point_v<Rep>) {
+    const long double ns = std::chrono::duration<long double, std::nano>(d).count();
+    if (!(ns == ns)) return Duration::zero();
+    if (ns >= 9.2e18L) return Duration::max();
+    if (ns <= -9.2e18L) return Duration::min();
+    return std::chrono::ceil<Duration>(std::chrono::duration<long double, std::nano>(ns));
+  } else {
+    using Unit = std::chrono::duration<Rep, Period>;
+    constexpr Unit kMax = std::chrono::floor<Unit>(Duration::max());
+    constexpr Unit kMin = std::chrono::ceil<Unit>(Duration::min());
+    if (d >= kMax) return Duration::max();
+    if (d <= kMin) return Duration::min();
+    return std::chrono::ceil<Duration>(d);
+  }
+}
+
+/// t + d, clamped to the representable range.
+constexpr TimePoint saturating_add(TimePoint t, Duration d) {
+  const auto base = t.time_since_epoch().count();
+  const auto delta = d.count();
+  if (delta > 0 && base > std::numeric_limits<std::int64_t>::max() - delta) return TimePoint::max();
+  if (delta < 0 && base < std::numeric_limits<std::int64_t>::min() - delta) return TimePoint::min();
+  return t + d;
 }
 
 /// The clock interface a Loop reads. Implementations must be monotonic and

@@ -39,7 +39,9 @@ struct HandleNode;
 
 enum class EntryState : std::uint8_t { pending, running, done, cancelled };
 
-struct ReadyEntry {
+// 8-byte aligned on every target (wasm32 pointers are 4 bytes), so that the
+// callable that follows the header is 8-byte aligned too.
+struct alignas(8) ReadyEntry {
   const CallableOps* ops;  // nullptr: a node entry
   std::uint32_t size;      // bytes, header included; a multiple of kEntryAlign
   EntryState state;
@@ -48,7 +50,7 @@ struct ReadyEntry {
   void* storage() noexcept { return reinterpret_cast<unsigned char*>(this) + sizeof(ReadyEntry); }
   HandleNode* node() noexcept { return *static_cast<HandleNode**>(storage()); }
 };
-static_assert(sizeof(ReadyEntry) == 16);
+static_assert(sizeof(ReadyEntry) == 16 && alignof(ReadyEntry) == ReadyEntry::kEntryAlign);
 
 struct ReadyBlock {
   static constexpr std::size_t kBytes = 16384;
@@ -91,11 +93,12 @@ class ReadyQueue {
   std::pair<ReadyBlock*, ReadyEntry*> emplace(F&& fn) {
     constexpr std::size_t payload = stored_size<F>(kMaxInline, ReadyEntry::kEntryAlign);
     constexpr std::size_t bytes = round_up_to_entry(sizeof(ReadyEntry) + payload);
+    ReadyBlock* const old_tail = tail_;
     ReadyEntry* entry = allocate(bytes);
     try {
       entry->ops = construct_callable(entry->storage(), kMaxInline, ReadyEntry::kEntryAlign, std::forward<F>(fn));
     } catch (...) {
-      tail_->used -= static_cast<std::uint32_t>(bytes);  // it was the last allocation
+      undo_allocate(old_tail, bytes);
       throw;
     }
     entry->size = static_cast<std::uint32_t>(bytes);
@@ -144,6 +147,8 @@ class ReadyQueue {
   }
 
   void add_block();
+  /// Takes back the last allocate(): its bytes, and the block it added.
+  void undo_allocate(ReadyBlock* old_tail, std::size_t bytes) noexcept;
   void advance_block() noexcept;
   void rewind() noexcept;
 

@@ -1,0 +1,82 @@
+// duet/detail/task_base.hpp — what every task is, whatever its result
+// type: a future (it completes with the coroutine) plus the machinery that
+// drives the coroutine one step per loop callback (asyncio's Task.__step).
+//
+// Invariants (asyncio's, from tasks.py):
+//  * a task is either waiting on one future (fut_waiter_) or scheduled to
+//    step, never both;
+//  * while pending it holds a reference to itself: the loop owns a running
+//    task, dropping every Task handle neither destroys nor cancels it;
+//  * only duet awaitables suspend a task: each records the innermost
+//    suspended coroutine in resume_point_ and arranges for step() to run.
+//
+// Cancellation, as in 3.11: cancel() counts the request, cancels the
+// future being waited on if it can, else sets must_cancel_; the next step
+// then makes the awaiter it resumes throw CancelledError (pending_throw_).
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "duet/coroutine.hpp"
+#include "duet/detail/future_base.hpp"
+
+namespace duet::detail {
+
+class TaskBase : public FutureBase {
+ public:
+  TaskBase(Loop& loop, std::string name);
+
+  bool cancel(std::string message) override;
+  /// Cancellation requests not yet withdrawn (Task.cancelling()).
+  std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
+  /// Withdraws one request (Task.uncancel()); returns the remaining count.
+  std::uint32_t uncancel() noexcept {
+    if (num_cancels_requested_ > 0) --num_cancels_requested_;
+    return num_cancels_requested_;
+  }
+
+  const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  /// Takes ownership of the top coroutine and schedules the first step.
+  void start(coro::coroutine_handle<> top);
+
+  /// An awaiter suspends this task on `future` at `where`.
+  void wait_on(FutureBase* future, coro::coroutine_handle<> where);
+  /// An awaiter yields this task for one iteration (sleep(0)).
+  void yield_once(coro::coroutine_handle<> where);
+  /// Called first by every awaiter's await_resume: raises the pending
+  /// CancelledError, if any.
+  void throw_if_cancel_pending() {
+    if (pending_throw_) std::rethrow_exception(std::exchange(pending_throw_, nullptr));
+  }
+
+  /// Destroys a task still pending when its loop closes (reported).
+  void abandon() noexcept;
+
+  /// One step: a loop callback.
+  void step();
+
+ protected:
+  ~TaskBase() override;
+  /// The top coroutine finished: take its result or exception.
+  virtual void take_coroutine_result() = 0;
+  void finish_cancelled();
+  void schedule_step();
+
+  coro::coroutine_handle<> top_;
+  coro::coroutine_handle<> resume_point_;
+  FutureBase* fut_waiter_ = nullptr;  // holds a reference
+  std::exception_ptr pending_throw_;
+  std::string name_;
+  std::uint32_t num_cancels_requested_ = 0;
+  bool must_cancel_ = false;
+  bool started_ = false;
+};
+
+/// The task whose step is running on this thread, or nullptr.
+TaskBase* current_task_base() noexcept;
+
+}  // namespace duet::detail

@@ -1,0 +1,146 @@
+// TaskBase: driving a coroutine one step per loop callback (asyncio's
+// Task.__step and __wakeup), cancellation, abandonment at loop close.
+#include <atomic>
+
+#include "duet/errors.hpp"
+#include "duet/exception_context.hpp"
+#include "duet/loop.hpp"
+#include "duet/task.hpp"
+
+namespace duet::detail {
+namespace {
+
+thread_local constinit TaskBase* t_current_task = nullptr;
+std::atomic<std::uint64_t> g_task_counter{0};
+
+// asyncio's _enter_task / _leave_task.
+class CurrentTaskScope {
+ public:
+  explicit CurrentTaskScope(TaskBase* task) : previous_(t_current_task) {
+    if (previous_) throw RuntimeError("Cannot enter into a task while another task is being executed");
+    t_current_task = task;
+  }
+  CurrentTaskScope(const CurrentTaskScope&) = delete;
+  CurrentTaskScope& operator=(const CurrentTaskScope&) = delete;
+  ~CurrentTaskScope() { t_current_task = previous_; }
+
+ private:
+  TaskBase* previous_;
+};
+
+}  // namespace
+
+TaskBase* current_task_base() noexcept { return t_current_task; }
+
+TaskBase::TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {
+  is_task_ = true;
+  if (name_.empty()) name_ = "Task-" + std::to_string(++g_task_counter);
+}
+
+TaskBase::~TaskBase() {
+  DUET_ASSERT(!top_);
+  if (fut_waiter_) fut_waiter_->release();
+}
+
+void TaskBase::start(coro::coroutine_handle<> top) {
+  top_ = top;
+  retain();  // the loop's reference: a running task owns itself
+  try {
+    schedule_step();
+  } catch (...) {
+    top_.destroy();
+    top_ = {};
+    state_ = State::cancelled;
+    release();
+    throw;
+  }
+}
+
+void TaskBase::schedule_step() {
+  loop_->call_soon([this] { step(); });
+}
+
+bool TaskBase::cancel(std::string message) {
+  if (done()) return false;
+  ++num_cancels_requested_;
+  if (fut_waiter_ && fut_waiter_->cancel(message)) return true;
+  // Not waiting (not started, yielded, or running now): the next step
+  // throws CancelledError into the coroutine.
+  must_cancel_ = true;
+  cancel_message_ = std::move(message);
+  return true;
+}
+
+void TaskBase::wait_on(FutureBase* future, coro::coroutine_handle<> where) {
+  if (future == this) throw RuntimeError("Task cannot await on itself: " + name_);
+  if (future->loop() != loop_) throw RuntimeError("Task " + name_ + " got Future attached to a different loop");
+  HandleNode* node = acquire_node();
+  try {
+    node->callback.emplace([this] { step(); });  // asyncio's __wakeup
+  } catch (...) {
+    release_node(node);
+    throw;
+  }
+  future->add_callback_node(node);
+  future->retain();
+  fut_waiter_ = future;
+  resume_point_ = where;
+  if (must_cancel_ && future->cancel(cancel_message_)) must_cancel_ = false;
+}
+
+void TaskBase::yield_once(coro::coroutine_handle<> where) {
+  schedule_step();
+  resume_point_ = where;
+}
+
+void TaskBase::step() {
+  if (done()) return;
+  if (must_cancel_) {
+    pending_throw_ = make_cancelled_error();
+    must_cancel_ = false;
+  }
+  if (fut_waiter_) std::exchange(fut_waiter_, nullptr)->release();
+  CurrentTaskScope scope(this);
+  if (!started_) {
+    started_ = true;
+    if (pending_throw_) {  // cancelled before its first step: the body never runs
+      pending_throw_ = nullptr;
+      finish_cancelled();
+      return;
+    }
+    resume_point_ = top_;
+  }
+  std::exchange(resume_point_, {}).resume();
+  if (top_.done()) {
+    take_coroutine_result();
+    std::exchange(top_, {}).destroy();
+    release();  // the loop's reference; may delete this
+  }
+}
+
+void TaskBase::finish_cancelled() {
+  mark_done(State::cancelled);
+  std::exchange(top_, {}).destroy();
+  release();
+}
+
+void TaskBase::abandon() noexcept {
+  if (done() || !top_) return;
+  ExceptionContext context;
+  context.message = "Task was destroyed but it is pending!";
+  context.handle = "<Task pending name='" + name_ + "'>";
+  if (loop_) loop_->call_exception_handler(context);
+  // Done without callbacks: nobody can run them any more.
+  state_ = State::cancelled;
+  while (HandleNode* node = callbacks_head_) {
+    callbacks_head_ = node->next;
+    node->next = nullptr;
+    release_node(node);
+  }
+  callbacks_tail_ = nullptr;
+  if (fut_waiter_) std::exchange(fut_waiter_, nullptr)->release();
+  std::exchange(top_, {}).destroy();
+  release();
+}
+
+}  // namespace duet::detail
