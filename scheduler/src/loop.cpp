@@ -78,6 +78,13 @@ Loop::~Loop() {
   }
 }
 
+std::vector<detail::TaskBase*> Loop::pending_tasks() const {
+  std::vector<detail::TaskBase*> tasks;
+  for (detail::FutureBase* s = registry_head_; s; s = s->registry_next_)
+    if (s->is_task() && !s->done()) tasks.push_back(static_cast<detail::TaskBase*>(s));
+  return tasks;
+}
+
 std::size_t Loop::pending_task_count() const noexcept {
   std::size_t n = 0;
   for (detail::FutureBase* s = registry_head_; s; s = s->registry_next_)

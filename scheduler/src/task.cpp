@@ -96,7 +96,9 @@ void TaskBase::yield_once(coro::coroutine_handle<> where) {
 void TaskBase::step() {
   if (done()) return;
   if (must_cancel_) {
-    pending_throw_ = make_cancelled_error();
+    // As asyncio's __step: if the awaited future was itself cancelled, its
+    // CancelledError (and message) is the one thrown; otherwise a new one.
+    if (!(fut_waiter_ && fut_waiter_->cancelled())) pending_throw_ = make_cancelled_error();
     must_cancel_ = false;
   }
   if (fut_waiter_) std::exchange(fut_waiter_, nullptr)->release();
@@ -144,3 +146,13 @@ void TaskBase::abandon() noexcept {
 }
 
 }  // namespace duet::detail
+
+namespace duet {
+
+std::vector<TaskRef> all_tasks(Loop& loop) {
+  std::vector<TaskRef> tasks;
+  for (detail::TaskBase* task : loop.pending_tasks()) tasks.emplace_back(task);
+  return tasks;
+}
+
+}  // namespace duet

@@ -12,6 +12,7 @@
 #include "duet/sleep.hpp"
 #include "duet/task.hpp"
 #include "duet/time.hpp"
+#include "duet/timeout.hpp"
 
 #if __has_include("duet/platform/platform.hpp")
 #include "duet/platform/platform.hpp"

@@ -153,6 +153,8 @@ class Loop {
 
   /// Number of tasks of this loop not yet done (asyncio.all_tasks' size).
   std::size_t pending_task_count() const noexcept;
+  /// The tasks of this loop not yet done (see duet::all_tasks).
+  std::vector<detail::TaskBase*> pending_tasks() const;
 
   // ---- running ------------------------------------------------------------
 
@@ -281,6 +283,7 @@ class Loop {
   void check_slow(TimePoint start, detail::ReadyEntry* entry, detail::HandleNode* node);
   void timer_cancelled() noexcept { timers_.note_cancelled(); }
   void abandon_pending_tasks() noexcept;
+
 
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Clock> clock_;

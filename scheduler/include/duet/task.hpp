@@ -57,6 +57,48 @@ class TaskState final : public TaskBase, public ValueSlot<T> {
 
 }  // namespace detail
 
+/// A task of any result type (what asyncio.current_task() and all_tasks()
+/// hand out): name, cancellation, state. Copyable; loop thread only.
+class TaskRef {
+ public:
+  TaskRef() noexcept = default;
+  explicit TaskRef(detail::TaskBase* task) noexcept : task_(task) {
+    if (task_) task_->retain();
+  }
+  TaskRef(const TaskRef& other) noexcept : TaskRef(other.task_) {}
+  TaskRef(TaskRef&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+  TaskRef& operator=(TaskRef other) noexcept {
+    std::swap(task_, other.task_);
+    return *this;
+  }
+  ~TaskRef() {
+    if (task_) task_->release();
+  }
+
+  bool cancel(std::string message = {}) { return task_->cancel(std::move(message)); }
+  std::uint32_t cancelling() const noexcept { return task_->cancelling(); }
+  std::uint32_t uncancel() noexcept { return task_->uncancel(); }
+  bool done() const noexcept { return task_->done(); }
+  bool cancelled() const noexcept { return task_->cancelled(); }
+  const std::string& name() const noexcept { return task_->name(); }
+
+  explicit operator bool() const noexcept { return task_ != nullptr; }
+  friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.task_ == b.task_; }
+  detail::TaskBase* get() const noexcept { return task_; }
+
+ private:
+  detail::TaskBase* task_ = nullptr;
+};
+
+/// The task running on this thread (asyncio.current_task()), or an empty
+/// TaskRef outside any task.
+inline TaskRef current_task() { return TaskRef(detail::current_task_base()); }
+
+/// The tasks of `loop` that are not done (asyncio.all_tasks(loop)).
+std::vector<TaskRef> all_tasks(Loop& loop);
+/// The tasks of the running loop that are not done (asyncio.all_tasks()).
+inline std::vector<TaskRef> all_tasks() { return all_tasks(get_running_loop()); }
+
 template <class T = void>
 class Task : public Future<T> {
  public:
@@ -74,6 +116,10 @@ class Task : public Future<T> {
     return Future<T>::add_done_callback(
         [self = *this, fn = std::forward<F>(fn)](const Future<T>&) mutable { fn(self); });
   }
+
+  /// This task, type-erased.
+  TaskRef ref() const noexcept { return TaskRef(task()); }
+  operator TaskRef() const noexcept { return ref(); }
 
   /// Internals: the task's state.
   detail::TaskBase* task() const noexcept { return static_cast<detail::TaskBase*>(this->base()); }
@@ -100,10 +146,6 @@ template <class T>
 Task<T> create_task(Coro<T> coro, std::string name = {}) {
   return get_running_loop().create_task(std::move(coro), std::move(name));
 }
-
-/// The name of the task running now on this thread ("" if none); see
-/// current_task() for a handle.
-inline bool in_task() noexcept { return detail::current_task_base() != nullptr; }
 
 /// loop.run_until_complete(coro): wraps it in a task.
 template <class T>
