@@ -42,6 +42,16 @@ FutureBase::~FutureBase() {
   }
 }
 
+void FutureBase::drop_callbacks() noexcept {
+  HandleNode* node = std::exchange(callbacks_head_, nullptr);
+  callbacks_tail_ = nullptr;
+  while (node) {
+    HandleNode* next = std::exchange(node->next, nullptr);
+    release_node(node);
+    node = next;
+  }
+}
+
 void FutureBase::throw_invalid_state(const char* what) { throw InvalidStateError(what); }
 
 void FutureBase::require_pending(const char* operation) const {

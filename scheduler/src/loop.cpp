@@ -388,6 +388,17 @@ void Loop::abandon_pending_tasks() noexcept {
     }
   for (detail::TaskBase* task : pending) task->abandon();
   for (detail::TaskBase* task : pending) task->release();
+  // Futures still pending can never complete now: drop their callbacks,
+  // which also frees cycles through them (shield's inner and outer futures
+  // hold each other that way; asyncio leaves such cycles to the GC).
+  std::vector<detail::FutureBase*> waiting;
+  for (detail::FutureBase* s = registry_head_; s; s = s->registry_next_)
+    if (!s->done()) {
+      s->retain();
+      waiting.push_back(s);
+    }
+  for (detail::FutureBase* s : waiting) s->drop_callbacks();
+  for (detail::FutureBase* s : waiting) s->release();
 }
 
 Backend& Loop::backend() {

@@ -69,3 +69,36 @@ TEST_CASE("timers schedule, fire and cancel without allocating in steady state",
   CHECK(g_allocations.load() - before == 0);
   CHECK(fired == 6000);
 }
+
+#include <duet/duet.hpp>
+
+TEST_CASE("tasks: create + run + complete allocates nothing beyond pooled frames in steady state", "[alloc][task]") {
+  duet::test::TestLoop loop;
+  auto trivial = [](int x) -> duet::Coro<int> { co_return x + 1; };
+  auto batch = [&] {
+    for (int i = 0; i < 1000; ++i) loop->create_task(trivial(i));
+    loop.run_until_idle();
+  };
+  batch();
+  batch();
+  long before = g_allocations.load();
+  for (int r = 0; r < 5; ++r) batch();
+  CHECK(g_allocations.load() - before == 0);
+}
+
+TEST_CASE("a future hand-off between two tasks allocates nothing in steady state", "[alloc][task]") {
+  duet::test::TestLoop loop;
+  auto ping_pong = [&](int rounds) -> duet::Coro<int> {
+    int hops = 0;
+    for (int i = 0; i < rounds; ++i) {
+      duet::Future<int> f(*loop);
+      loop->call_soon([f]() mutable { f.set_result(1); });
+      hops += co_await f;
+    }
+    co_return hops;
+  };
+  CHECK(loop->run_until_complete(ping_pong(100)) == 100);
+  long before = g_allocations.load();
+  CHECK(loop->run_until_complete(ping_pong(1000)) == 1000);
+  CHECK(g_allocations.load() - before == 0);
+}

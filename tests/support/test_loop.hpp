@@ -42,3 +42,22 @@ struct TestLoop {
 };
 
 }  // namespace duet::test
+
+#include "duet/coro.hpp"
+
+namespace duet::test {
+
+/// co_await-s `awaitable` and reports whether it threw an E. Tests use it
+/// instead of putting co_await inside Catch's assertion macros, which
+/// g++ 12 miscompiles (a co_await inside CHECK_THROWS_AS crashed on resume).
+template <class E, class Awaitable>
+Coro<bool> raises(Awaitable awaitable) {
+  try {
+    co_await std::move(awaitable);
+  } catch (const E&) {
+    co_return true;
+  }
+  co_return false;
+}
+
+}  // namespace duet::test

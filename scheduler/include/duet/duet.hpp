@@ -7,18 +7,25 @@
 #include "duet/errors.hpp"
 #include "duet/exception_context.hpp"
 #include "duet/future.hpp"
+#include "duet/gather.hpp"
 #include "duet/handle.hpp"
 #include "duet/loop.hpp"
+#include "duet/outcome.hpp"
+#include "duet/run.hpp"
+#include "duet/shield.hpp"
 #include "duet/sleep.hpp"
 #include "duet/task.hpp"
+#include "duet/task_group.hpp"
 #include "duet/time.hpp"
 #include "duet/timeout.hpp"
+#include "duet/wait.hpp"
 
 #if __has_include("duet/platform/platform.hpp")
 #include "duet/platform/platform.hpp"
 #endif
 #if __has_include("duet/native/event_loop.hpp")
 #include "duet/native/event_loop.hpp"
+#include "duet/native/run.hpp"
 #endif
 #if __has_include("duet/web/event_loop.hpp")
 #include "duet/web/event_loop.hpp"

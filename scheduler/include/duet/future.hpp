@@ -185,6 +185,11 @@ class Future {
   /// Internals: the type-erased state.
   detail::FutureBase* base() const noexcept { return base_; }
 
+  /// Internals: a handle to a state built elsewhere (combinators).
+  static Future adopt_state(detail::FutureBase* base, detail::ValueSlot<T>* slot) noexcept {
+    return Future(base, slot);
+  }
+
  protected:
   Future(detail::FutureBase* base, detail::ValueSlot<T>* slot) noexcept : base_(base), slot_(slot) {
     base_->retain();

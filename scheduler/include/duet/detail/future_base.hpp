@@ -76,6 +76,10 @@ class FutureBase : public FramePooled {
   /// A CancelledError carrying the cancel message.
   std::exception_ptr make_cancelled_error() const;
 
+  /// Releases every pending done callback without running it (the loop is
+  /// closing: this also breaks reference cycles through callbacks).
+  void drop_callbacks() noexcept;
+
   // The loop's registry of live states (see Loop::~Loop).
   FutureBase* registry_prev_ = nullptr;
   FutureBase* registry_next_ = nullptr;

@@ -1,0 +1,50 @@
+// duet/run.hpp — asyncio.run's sequence on a loop you provide. Native code
+// calls duet::run (duet/native/run.hpp), which makes the loop itself.
+//
+// run_main(loop, main()): creates the main task and runs the loop until it
+// is done; then, whatever happened, in this order: cancels every task still
+// pending, runs the loop until they have all finished (an exception other
+// than cancellation is reported to the exception handler: "unhandled
+// exception during duet::run() shutdown"), closes the loop; then returns
+// main's result or rethrows its exception. No task frame outlives the call.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "duet/coro.hpp"
+#include "duet/errors.hpp"
+#include "duet/gather.hpp"
+#include "duet/loop.hpp"
+#include "duet/task.hpp"
+
+namespace duet {
+
+namespace detail {
+/// asyncio.runners._cancel_all_tasks.
+void cancel_all_tasks(Loop& loop);
+}  // namespace detail
+
+template <class T>
+T run_main(Loop& loop, Coro<T> main) {
+  if (running_loop()) throw RuntimeError("duet::run() cannot be called from a running event loop");
+  struct Shutdown {
+    Loop& loop;
+    ~Shutdown() {
+      try {
+        if (!loop.is_closed()) detail::cancel_all_tasks(loop);
+      } catch (...) {
+        ExceptionContext context;
+        context.message = "error while cancelling the remaining tasks in duet::run()";
+        context.exception = std::current_exception();
+        loop.call_exception_handler(context);
+      }
+      if (!loop.is_closed()) loop.close();
+    }
+  } shutdown{loop};
+  Task<T> task = loop.create_task(std::move(main), "main");
+  return loop.run_until_complete(Future<T>(task));
+}
+
+}  // namespace duet

@@ -1,0 +1,112 @@
+// duet/task_group.hpp — asyncio.TaskGroup (3.11).
+//
+//   co_await duet::task_group([&](duet::TaskGroup& tg) -> duet::Coro<void> {
+//     tg.create_task(fetch(a));
+//     tg.create_task(fetch(b));
+//     co_return;
+//   });   // returns when every child is done
+//
+// The first child to fail cancels the others and the body; when all are
+// done, every failure is raised together as an ExceptionGroup (CancelledError
+// is not a failure). A cancellation of the parent from outside propagates
+// as CancelledError and is not swallowed; one the group itself caused is
+// withdrawn with uncancel(). Spawning into a group that has finished, or is
+// shutting down, raises RuntimeError.
+#pragma once
+
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "duet/coro.hpp"
+#include "duet/errors.hpp"
+#include "duet/future.hpp"
+#include "duet/task.hpp"
+
+namespace duet {
+
+/// Several exceptions at once (Python's ExceptionGroup).
+class ExceptionGroup : public std::exception {
+ public:
+  ExceptionGroup(std::string message, std::vector<std::exception_ptr> exceptions);
+  const char* what() const noexcept override { return what_.c_str(); }
+  const std::string& message() const noexcept { return message_; }
+  const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
+
+ private:
+  std::string message_;
+  std::string what_;
+  std::vector<std::exception_ptr> exceptions_;
+};
+
+class TaskGroup {
+ public:
+  TaskGroup() = default;
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+
+  /// Starts a child task of this group.
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name = {}) {
+    check_can_spawn();
+    Task<T> task = loop_->create_task(std::move(coro), std::move(name));
+    tasks_.push_back(task.ref());
+    task.add_done_callback([this](const Task<T>& done) { on_task_done(done.ref()); });
+    return task;
+  }
+
+  std::size_t size() const noexcept { return tasks_.size(); }
+
+  // __aenter__ / __aexit__; used by task_group().
+  void enter();
+  /// Waits for the children; returns the exception to raise, if any.
+  Coro<std::exception_ptr> exit(std::exception_ptr body_error);
+
+ private:
+  void check_can_spawn() const;
+  void abort();
+  void on_task_done(const TaskRef& task);
+
+  bool entered_ = false;
+  bool exiting_ = false;
+  bool aborting_ = false;
+  bool parent_cancel_requested_ = false;
+  Loop* loop_ = nullptr;
+  TaskRef parent_;
+  std::vector<TaskRef> tasks_;
+  std::vector<std::exception_ptr> errors_;
+  std::optional<Future<void>> on_completed_;
+};
+
+namespace detail {
+template <class F>
+using group_result_t = typename std::invoke_result_t<F&, TaskGroup&>::value_type;
+}
+
+/// `async with TaskGroup() as tg: ...` — runs body(tg), then waits for
+/// every child; returns the body's result.
+template <class F>
+  requires std::is_invocable_v<F&, TaskGroup&>
+Coro<detail::group_result_t<F>> task_group(F body) {
+  using T = detail::group_result_t<F>;
+  TaskGroup group;
+  group.enter();
+  std::exception_ptr error;
+  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await body(group);
+      value.emplace(true);
+    } else {
+      value.emplace(co_await body(group));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (std::exception_ptr raise = co_await group.exit(error)) std::rethrow_exception(raise);
+  if constexpr (!std::is_void_v<T>) co_return std::move(*value);
+}
+
+}  // namespace duet
