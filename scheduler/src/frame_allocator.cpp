@@ -3,6 +3,8 @@
 
 #include <new>
 
+#include "duet/detail/assert.hpp"
+
 namespace duet::detail {
 namespace {
 
@@ -55,7 +57,7 @@ void* frame_allocate(std::size_t size) {
 void frame_deallocate(void* p, std::size_t size) noexcept {
   if (!p) return;
   const std::size_t c = class_of(size ? size : 1);
-  if (c >= kClasses || t_cache.thread_exiting || t_cache.counts[c] >= kMaxCachedPerClass) {
+  if (DUET_POOLS_DISABLED || c >= kClasses || t_cache.thread_exiting || t_cache.counts[c] >= kMaxCachedPerClass) {
     ::operator delete(p);
     return;
   }

@@ -61,7 +61,7 @@ HandleNode* acquire_node() {
 void recycle_node(HandleNode* node) noexcept {
   DUET_ASSERT(!node->in_heap);
   node->callback.reset();  // may release other nodes; that is fine
-  if (t_free.thread_exiting || t_free.count >= kMaxPooledNodes) [[unlikely]] {
+  if (DUET_POOLS_DISABLED || t_free.thread_exiting || t_free.count >= kMaxPooledNodes) [[unlikely]] {
     delete node;
     return;
   }
@@ -121,7 +121,7 @@ ReadyBlock* acquire_block() {
 }
 
 void recycle_block(ReadyBlock* block) noexcept {
-  if (t_blocks.thread_exiting || t_blocks.count >= kMaxCachedBlocks) [[unlikely]] {
+  if (DUET_POOLS_DISABLED || t_blocks.thread_exiting || t_blocks.count >= kMaxCachedBlocks) [[unlikely]] {
     delete block;
     return;
   }

@@ -147,7 +147,10 @@ TEST_CASE("with return_exceptions, a cancelled gather still raises CancelledErro
 TEST_CASE("shield: cancelling the awaiter does not cancel the inner task (test_shield_effect)", "[shield]") {
   TestLoop loop;
   auto inner = loop->create_task(value_after(10ms, 7));
-  auto outer_body = [&]() -> Coro<int> { co_return co_await duet::shield(inner); };
+  auto outer_body = [&]() -> Coro<int> {
+    int v = co_await duet::shield(inner);
+    co_return v;
+  };
   auto outer = loop->create_task(outer_body());
   loop->run_once();
   loop->run_once();

@@ -185,7 +185,8 @@ TEST_CASE("cancel while awaiting a future cancels the future and raises Cancelle
   std::string seen;
   auto body = [&]() -> Coro<int> {
     try {
-      co_return co_await inner;
+      int v = co_await inner;
+      co_return v;
     } catch (const duet::CancelledError& e) {
       seen = e.message();
       throw;
@@ -231,7 +232,10 @@ TEST_CASE("cancelling a task that awaits another task cancels the inner one too 
           "[task][cancel]") {
   TestLoop loop;
   auto inner = loop->create_task(add_later(1, 1));
-  auto outer_body = [&]() -> Coro<int> { co_return co_await inner; };
+  auto outer_body = [&]() -> Coro<int> {
+    int v = co_await inner;
+    co_return v;
+  };
   auto outer = loop->create_task(outer_body());
   loop->run_once();
   loop->run_once();

@@ -252,7 +252,10 @@ TEST_CASE("a Timeout used wrongly raises (test_timeout_not_entered, test_timeout
 
 TEST_CASE("wait_for returns the result in time (test_wait_for)", "[wait_for]") {
   TestLoop loop;
-  auto body = [&]() -> Coro<int> { co_return co_await duet::wait_for(slow_value(10ms, 4), 1s); };
+  auto body = [&]() -> Coro<int> {
+    int v = co_await duet::wait_for(slow_value(10ms, 4), 1s);
+    co_return v;
+  };
   CHECK(loop->run_until_complete(body()) == 4);
 }
 
@@ -312,7 +315,10 @@ TEST_CASE("cancelling the task in wait_for cancels the inner task and raises Can
           "[wait_for][cancel]") {
   TestLoop loop;
   auto inner = loop->create_task(slow_value(1h, 1));
-  auto outer_body = [&]() -> Coro<int> { co_return co_await duet::wait_for(duet::Future<int>(inner), 10h); };
+  auto outer_body = [&]() -> Coro<int> {
+    int v = co_await duet::wait_for(duet::Future<int>(inner), 10h);
+    co_return v;
+  };
   auto outer = loop->create_task(outer_body());
   loop->call_later(1s, [outer]() mutable { outer.cancel(); });
   loop.run_until_idle();

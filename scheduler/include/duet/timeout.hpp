@@ -136,16 +136,35 @@ Coro<void> cancel_and_wait(Future<T> fut) {
 /// cancellation to finish, and raises TimeoutError. nullopt: no timeout.
 template <class T>
 Coro<T> wait_for(Future<T> fut, std::optional<Duration> timeout_after) {
+  // Results go through named locals, never `co_return co_await temporary`:
+  // g++ 12 destroys such temporaries twice (found by ASan here).
   if (timeout_after && *timeout_after <= Duration::zero()) {
-    if (fut.done()) co_return co_await fut;
-    co_await detail::cancel_and_wait(fut);
-    try {
-      co_return co_await fut;
-    } catch (const CancelledError&) {
-      throw TimeoutError("timed out");
+    if (!fut.done()) {
+      co_await detail::cancel_and_wait(fut);
+      if (fut.cancelled()) throw TimeoutError("timed out");
+    }
+    if constexpr (std::is_void_v<T>) {
+      co_await fut;
+      co_return;
+    } else {
+      T value = co_await fut;
+      co_return value;
     }
   }
-  co_return co_await timeout(timeout_after, [fut](Timeout&) -> Coro<T> { co_return co_await fut; });
+  Coro<T> scoped = timeout(timeout_after, [fut](Timeout&) -> Coro<T> {
+    if constexpr (std::is_void_v<T>) {
+      co_await fut;
+    } else {
+      T value = co_await fut;
+      co_return value;
+    }
+  });
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(scoped);
+  } else {
+    T value = co_await std::move(scoped);
+    co_return value;
+  }
 }
 
 /// wait_for on a coroutine: it becomes a task first (ensure_future).

@@ -116,7 +116,13 @@ Coro<T> as_completed_next(std::shared_ptr<AsCompletedState<T>> state) {
   Future<T> f = std::move(state->done.front());
   state->done.pop_front();
   if (--state->remaining == 0) state->timer.cancel();
-  co_return co_await f;
+  // Result into a named local first: g++ 12 mishandles `co_return co_await`.
+  if constexpr (std::is_void_v<T>) {
+    co_await f;
+  } else {
+    T value = co_await f;
+    co_return value;
+  }
 }
 }  // namespace detail
 
