@@ -83,6 +83,14 @@ Coro<std::exception_ptr> TaskGroup::exit(std::exception_ptr body_error) {
   }
   if (propagate_cancellation && errors_.empty()) co_return propagate_cancellation;
   if (body_error && !body_cancelled) errors_.push_back(body_error);
+  if (!errors_.empty() && parent_.cancelling() > 0) {
+    // The parent is being cancelled from outside the group too, and the
+    // errors raised here will hide that CancelledError: un-cancel and
+    // re-cancel, so the request is delivered at the parent's next await
+    // instead of being lost (3.13's fix for python/cpython#116720).
+    parent_.uncancel();
+    parent_.cancel();
+  }
   if (!errors_.empty())
     co_return std::make_exception_ptr(ExceptionGroup("unhandled errors in a TaskGroup", std::move(errors_)));
   co_return nullptr;

@@ -117,8 +117,7 @@ TEST_CASE("an exception in the body cancels the children and is raised in the gr
   loop->run_until_complete(body());
 }
 
-TEST_CASE("a cancellation of the parent from outside propagates and is not swallowed "
-          "(test_taskgroup_cancellation_* / python/cpython#116720)",
+TEST_CASE("a cancellation of the parent from outside propagates and is not swallowed (test_taskgroup_09-like)",
           "[taskgroup][cancel]") {
   TestLoop loop;
   std::optional<duet::Task<int>> child;
@@ -137,7 +136,7 @@ TEST_CASE("a cancellation of the parent from outside propagates and is not swall
 
 // Pinned against Python 3.11.7: the same program prints
 // "parent raised CancelledError cancelled: True cancelling: 1".
-TEST_CASE("outside cancellation together with a failing child: CancelledError is not lost (python/cpython#116720)",
+TEST_CASE("outside cancellation together with a failing child: CancelledError is not lost",
           "[taskgroup][cancel][regression]") {
   TestLoop loop;
   auto body = [&]() -> Coro<void> {
@@ -181,4 +180,51 @@ TEST_CASE("children that are cancelled are not errors (test_taskgroup_06-like)",
     });
   };
   loop->run_until_complete(body());
+}
+
+TEST_CASE("a body that swallows the group's CancelledError leaves cancelling() at 0 (python/cpython#95289)",
+          "[taskgroup][cancel][regression]") {
+  TestLoop loop;
+  auto body = [&]() -> Coro<std::uint32_t> {
+    try {
+      co_await duet::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(fail_after(0s, "child"));
+        try {
+          co_await duet::sleep(1s);
+        } catch (const duet::CancelledError&) {
+          // swallowed: the group's own request
+        }
+      });
+    } catch (const duet::ExceptionGroup&) {
+    }
+    co_return duet::current_task().cancelling();
+  };
+  CHECK(loop->run_until_complete(body()) == 0);
+}
+
+TEST_CASE("a nested group that fails does not swallow the outer group's cancellation (python/cpython#116720)",
+          "[taskgroup][cancel][regression]") {
+  TestLoop loop;
+  bool reached_end = false;
+  const auto t0 = loop->time();
+  auto body = [&]() -> Coro<void> {
+    co_await duet::task_group([&](TaskGroup& outer) -> Coro<void> {
+      outer.create_task(fail_after(10ms, "outer child"));
+      try {
+        co_await duet::task_group([&](TaskGroup& inner) -> Coro<void> {
+          inner.create_task(fail_after(10ms, "inner child"));
+          co_await duet::sleep(1h);
+        });
+      } catch (const duet::ExceptionGroup&) {
+      }
+      co_await duet::sleep(10h);  // must be cancelled: the outer group is shutting down
+      reached_end = true;
+    });
+  };
+  auto t = loop->create_task(body());
+  loop.run_until_idle();
+  CHECK_FALSE(reached_end);
+  CHECK(loop->time() - t0 < 1h);
+  REQUIRE(t.done());
+  CHECK_THROWS_AS(t.result(), duet::ExceptionGroup);
 }

@@ -152,7 +152,7 @@ TEST_CASE("a cancellation from outside is not turned into TimeoutError (test_for
   CHECK(t.cancelled());
 }
 
-TEST_CASE("an outer cancel arriving together with the timeout is not lost (python/cpython#86296, #95289)",
+TEST_CASE("an outer cancel arriving in the same iteration as the scope's own timeout stays a cancellation",
           "[timeout][cancel][regression]") {
   TestLoop loop;
   auto inner = [&]() -> Coro<void> { co_await duet::timeout(10ms, duet::sleep(1h)); };
@@ -183,7 +183,7 @@ TEST_CASE("the outer task is not left cancelled after a timeout (test_outer_task
   CHECK(loop->run_until_complete(body()) == 1);
 }
 
-TEST_CASE("a cancellation swallowed by the body stays visible through cancelling() (python/cpython#111379-like)",
+TEST_CASE("a cancellation swallowed by the body stays visible through cancelling()",
           "[timeout][cancel][regression]") {
   TestLoop loop;
   auto body = [&]() -> Coro<std::uint32_t> {
@@ -344,4 +344,26 @@ TEST_CASE("wait_for re-raises the inner exception instead of TimeoutError (test_
     }
   };
   loop->run_until_complete(body());
+}
+
+TEST_CASE("wait_for does not swallow a cancellation that lands as the inner future completes (python/cpython#86296)",
+          "[wait_for][cancel][regression]") {
+  TestLoop loop;
+  duet::Future<int> inner(*loop);
+  bool returned = false;
+  auto body = [&]() -> Coro<void> {
+    int v = co_await duet::wait_for(inner, 1h);
+    (void)v;
+    returned = true;  // 3.10/3.11 got here: the cancellation was lost
+  };
+  auto t = loop->create_task(body());
+  loop->run_once();
+  // Same iteration: the inner future completes, then the caller is cancelled.
+  loop->call_soon([inner, t]() mutable {
+    inner.set_result(1);
+    t.cancel();
+  });
+  loop.run_until_idle();
+  CHECK_FALSE(returned);
+  CHECK(t.cancelled());
 }

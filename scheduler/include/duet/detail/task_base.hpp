@@ -32,8 +32,11 @@ class TaskBase : public FutureBase {
   /// Cancellation requests not yet withdrawn (Task.cancelling()).
   std::uint32_t cancelling() const noexcept { return num_cancels_requested_; }
   /// Withdraws one request (Task.uncancel()); returns the remaining count.
+  /// When none is left, a cancellation not yet delivered is dropped too
+  /// (3.13's behaviour, python/cpython#116720).
   std::uint32_t uncancel() noexcept {
     if (num_cancels_requested_ > 0) --num_cancels_requested_;
+    if (num_cancels_requested_ == 0) must_cancel_ = false;
     return num_cancels_requested_;
   }
 
