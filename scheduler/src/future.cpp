@@ -5,6 +5,7 @@
 #include "duet/errors.hpp"
 #include "duet/exception_context.hpp"
 #include "duet/future.hpp"
+#include "duet/detail/task_base.hpp"
 #include "duet/loop.hpp"
 
 namespace duet::detail {
@@ -43,6 +44,7 @@ FutureBase::~FutureBase() {
 }
 
 void FutureBase::drop_callbacks() noexcept {
+  waiter_ = nullptr;
   HandleNode* node = std::exchange(callbacks_head_, nullptr);
   callbacks_tail_ = nullptr;
   while (node) {
@@ -94,9 +96,10 @@ void FutureBase::set_exception(std::exception_ptr exception) {
 void FutureBase::mark_done(State state) {
   DUET_ASSERT(state_ == State::pending && state != State::pending);
   state_ = state;
+  const bool can_schedule = loop_ && !loop_->is_closed();
+  if (TaskBase* waiter = std::exchange(waiter_, nullptr); waiter && can_schedule) waiter->schedule_step();
   HandleNode* node = std::exchange(callbacks_head_, nullptr);
   callbacks_tail_ = nullptr;
-  const bool can_schedule = loop_ && !loop_->is_closed();
   while (node) {
     HandleNode* next = std::exchange(node->next, nullptr);
     if (can_schedule)

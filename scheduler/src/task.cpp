@@ -32,14 +32,22 @@ class CurrentTaskScope {
 
 TaskBase* current_task_base() noexcept { return t_current_task; }
 
-TaskBase::TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {
-  is_task_ = true;
-  if (name_.empty()) name_ = "Task-" + std::to_string(++g_task_counter);
+TaskBase::TaskBase(Loop& loop) : FutureBase(loop) { is_task_ = true; }
+
+const std::string& TaskBase::name() const {
+  if (name_.empty()) name_ = "Task-" + std::to_string(g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  return name_;
 }
 
 TaskBase::~TaskBase() {
   DUET_ASSERT(!top_);
-  if (fut_waiter_) fut_waiter_->release();
+  release_fut_waiter();
+}
+
+void TaskBase::release_fut_waiter() noexcept {
+  if (!fut_waiter_) return;
+  if (fut_waiter_->waiter_ == this) fut_waiter_->waiter_ = nullptr;
+  std::exchange(fut_waiter_, nullptr)->release();
 }
 
 void TaskBase::start(coro::coroutine_handle<> top) {
@@ -72,16 +80,20 @@ bool TaskBase::cancel(std::string message) {
 }
 
 void TaskBase::wait_on(FutureBase* future, coro::coroutine_handle<> where) {
-  if (future == this) throw RuntimeError("Task cannot await on itself: " + name_);
-  if (future->loop() != loop_) throw RuntimeError("Task " + name_ + " got Future attached to a different loop");
-  HandleNode* node = acquire_node();
-  try {
-    node->callback.emplace([this] { step(); });  // asyncio's __wakeup
-  } catch (...) {
-    release_node(node);
-    throw;
+  if (future == this) throw RuntimeError("Task cannot await on itself: " + name());
+  if (future->loop() != loop_) throw RuntimeError("Task " + name() + " got Future attached to a different loop");
+  if (!future->callbacks_head_ && !future->waiter_) {
+    future->waiter_ = this;  // the fast path: see FutureBase::waiter_
+  } else {
+    HandleNode* node = acquire_node();
+    try {
+      node->callback.emplace([this] { step(); });  // asyncio's __wakeup
+    } catch (...) {
+      release_node(node);
+      throw;
+    }
+    future->add_callback_node(node);
   }
-  future->add_callback_node(node);
   future->retain();
   fut_waiter_ = future;
   resume_point_ = where;
@@ -101,7 +113,7 @@ void TaskBase::step() {
     if (!(fut_waiter_ && fut_waiter_->cancelled())) pending_throw_ = make_cancelled_error();
     must_cancel_ = false;
   }
-  if (fut_waiter_) std::exchange(fut_waiter_, nullptr)->release();
+  release_fut_waiter();
   CurrentTaskScope scope(this);
   if (!started_) {
     started_ = true;
@@ -130,7 +142,7 @@ void TaskBase::abandon() noexcept {
   if (done() || !top_) return;
   ExceptionContext context;
   context.message = "Task was destroyed but it is pending!";
-  context.handle = "<Task pending name='" + name_ + "'>";
+  context.handle = "<Task pending name='" + name() + "'>";
   if (loop_) loop_->call_exception_handler(context);
   // Done without callbacks: nobody can run them any more.
   state_ = State::cancelled;
@@ -140,7 +152,8 @@ void TaskBase::abandon() noexcept {
     release_node(node);
   }
   callbacks_tail_ = nullptr;
-  if (fut_waiter_) std::exchange(fut_waiter_, nullptr)->release();
+  waiter_ = nullptr;
+  release_fut_waiter();
   std::exchange(top_, {}).destroy();
   release();
 }

@@ -28,7 +28,7 @@ namespace detail {
 template <class T>
 class TaskState final : public TaskBase, public ValueSlot<T> {
  public:
-  TaskState(Loop& loop, std::string name) : TaskBase(loop, std::move(name)) {}
+  explicit TaskState(Loop& loop) : TaskBase(loop) {}
 
  private:
   void take_coroutine_result() override {
@@ -135,8 +135,9 @@ template <class T>
 Task<T> Loop::create_task(Coro<T> coro, std::string name) {
   check_can_schedule();
   if (!coro) throw std::invalid_argument("create_task: the Coro was moved from");
-  auto* state = new detail::TaskState<T>(*this, std::move(name));
+  auto* state = new detail::TaskState<T>(*this);
   Task<T> task(state);
+  if (!name.empty()) state->set_name(std::move(name));
   state->start(coro.release());
   return task;
 }

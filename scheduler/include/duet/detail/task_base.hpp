@@ -26,7 +26,7 @@ namespace duet::detail {
 
 class TaskBase : public FutureBase {
  public:
-  TaskBase(Loop& loop, std::string name);
+  explicit TaskBase(Loop& loop);
 
   bool cancel(std::string message) override;
   /// Cancellation requests not yet withdrawn (Task.cancelling()).
@@ -40,7 +40,9 @@ class TaskBase : public FutureBase {
     return num_cancels_requested_;
   }
 
-  const std::string& name() const noexcept { return name_; }
+  /// The task's name; "Task-N" unless one was given. N is assigned the
+  /// first time the name is asked for, so unnamed tasks cost nothing.
+  const std::string& name() const;
   void set_name(std::string name) { name_ = std::move(name); }
 
   /// Takes ownership of the top coroutine and schedules the first step.
@@ -61,19 +63,22 @@ class TaskBase : public FutureBase {
 
   /// One step: a loop callback.
   void step();
+  /// Schedules step() with call_soon.
+  void schedule_step();
 
  protected:
   ~TaskBase() override;
+  /// Drops the reference to the awaited future (and its slot for us).
+  void release_fut_waiter() noexcept;
   /// The top coroutine finished: take its result or exception.
   virtual void take_coroutine_result() = 0;
   void finish_cancelled();
-  void schedule_step();
 
   coro::coroutine_handle<> top_;
   coro::coroutine_handle<> resume_point_;
   FutureBase* fut_waiter_ = nullptr;  // holds a reference
   std::exception_ptr pending_throw_;
-  std::string name_;
+  mutable std::string name_;
   std::uint32_t num_cancels_requested_ = 0;
   bool must_cancel_ = false;
   bool started_ = false;
