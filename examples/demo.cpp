@@ -9,7 +9,10 @@
 //  * a timer cancelled before it fires;
 //  * stop() once everything is done, then the loop's statistics.
 //
-// It exits by itself in about half a second.
+// Then the same loop machinery with coroutines (duet::run): tasks, gather,
+// a timeout, a cancelled task and a TaskGroup.
+//
+// It exits by itself in under a second.
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -18,6 +21,52 @@
 #include <duet/duet.hpp>
 
 using namespace std::chrono_literals;
+
+namespace {
+
+duet::Coro<int> square_later(int x, std::chrono::milliseconds delay) {
+  co_await duet::sleep(delay);
+  co_return x * x;
+}
+
+duet::Coro<void> coroutine_part() {
+  auto& loop = duet::get_running_loop();
+  const auto t0 = loop.time();
+  auto ms = [&] { return std::chrono::duration<double, std::milli>(loop.time() - t0).count(); };
+
+  auto [a, b, c] = co_await duet::gather(square_later(2, 30ms), square_later(3, 10ms), square_later(4, 20ms));
+  std::printf("[%7.2f ms] gather of three tasks: %d %d %d (in argument order)\n", ms(), a, b, c);
+
+  try {
+    co_await duet::timeout(15ms, square_later(5, 1s));
+  } catch (const duet::TimeoutError&) {
+    std::printf("[%7.2f ms] timeout(15ms) around a 1 s task raised TimeoutError\n", ms());
+  }
+
+  auto doomed = duet::create_task(square_later(6, 1s), "doomed");
+  co_await duet::sleep(5ms);
+  doomed.cancel("not needed any more");
+  try {
+    co_await doomed;
+  } catch (const duet::CancelledError& e) {
+    std::printf("[%7.2f ms] task '%s' cancelled: %s\n", ms(), doomed.name().c_str(), e.message().c_str());
+  }
+
+  try {
+    co_await duet::task_group([&](duet::TaskGroup& tg) -> duet::Coro<void> {
+      tg.create_task(square_later(7, 50ms));
+      tg.create_task([]() -> duet::Coro<int> {
+        co_await duet::sleep(5ms);
+        throw std::runtime_error("a child failed");
+      }());
+      co_return;
+    });
+  } catch (const duet::ExceptionGroup& group) {
+    std::printf("[%7.2f ms] TaskGroup cancelled the sibling and raised: %s\n", ms(), group.what());
+  }
+}
+
+}  // namespace
 
 int main() {
   auto loop = duet::native::new_event_loop();
@@ -83,5 +132,8 @@ int main() {
               static_cast<unsigned long long>(s.iterations), static_cast<unsigned long long>(s.wakeups),
               std::string(loop->backend().name()).c_str());
   loop->close();
+
+  std::puts("-- coroutines: duet::run(coroutine_part())");
+  duet::run(coroutine_part());
   return 0;
 }

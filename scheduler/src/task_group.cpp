@@ -58,11 +58,6 @@ Coro<std::exception_ptr> TaskGroup::exit(std::exception_ptr body_error) {
   exiting_ = true;
   const bool body_cancelled = body_error && detail::is_cancelled_error(body_error);
   std::exception_ptr propagate_cancellation = body_cancelled ? body_error : nullptr;
-  if (parent_cancel_requested_) {
-    // The group cancelled the parent itself: withdraw that request; if none
-    // is left, the CancelledError was ours and is not propagated.
-    if (parent_.uncancel() == 0) propagate_cancellation = nullptr;
-  }
   if (body_error && !aborting_) abort();
   while (!tasks_.empty()) {
     if (!on_completed_) on_completed_.emplace(*loop_);
@@ -80,6 +75,13 @@ Coro<std::exception_ptr> TaskGroup::exit(std::exception_ptr body_error) {
       abort();
     }
     on_completed_.reset();
+  }
+  // After the wait, not before it (3.12's order): a child may fail, and the
+  // group cancel the parent, while the group is already exiting.
+  if (parent_cancel_requested_) {
+    // The group cancelled the parent itself: withdraw that request; if none
+    // is left, the CancelledError was ours and is not propagated.
+    if (parent_.uncancel() == 0) propagate_cancellation = nullptr;
   }
   if (propagate_cancellation && errors_.empty()) co_return propagate_cancellation;
   if (body_error && !body_cancelled) errors_.push_back(body_error);

@@ -228,3 +228,22 @@ TEST_CASE("a nested group that fails does not swallow the outer group's cancella
   REQUIRE(t.done());
   CHECK_THROWS_AS(t.result(), duet::ExceptionGroup);
 }
+
+TEST_CASE("a child failing after the body returned: ExceptionGroup, and the parent is not left cancelled",
+          "[taskgroup][cancel][regression]") {
+  TestLoop loop;
+  auto body = [&]() -> Coro<int> {
+    try {
+      co_await duet::task_group([&](TaskGroup& tg) -> Coro<void> {
+        tg.create_task(value_after(50ms, 1));
+        tg.create_task(fail_after(5ms, "late failure"));
+        co_return;  // the group is exiting when the child fails
+      });
+    } catch (const duet::ExceptionGroup&) {
+    }
+    CHECK(duet::current_task().cancelling() == 0);
+    co_await duet::sleep(1s);  // not cancelled by a leftover request
+    co_return 7;
+  };
+  CHECK(loop->run_until_complete(body()) == 7);
+}
