@@ -126,7 +126,7 @@ void Loop::push_timer(TimePoint when, detail::HandleNode* node) {
 
 void Loop::post_threadsafe(detail::HandleNode* node) {
   std::unique_lock lock(inbox_mutex_);
-  if (closed_.load(std::memory_order_relaxed)) {
+  if (inbox_closed_) {
     lock.unlock();
     detail::release_node(node);
     throw_closed();
@@ -180,7 +180,7 @@ void Loop::poll(std::optional<Duration> timeout, std::vector<Event>& events) {
     // driver's thread) is using the backend, and a post that arrives from
     // here on either sees sleeping_ and wakes us, or is seen here.
     std::lock_guard lock(inbox_mutex_);
-    if (closed_.load(std::memory_order_relaxed)) throw_closed();
+    if (inbox_closed_) throw_closed();
     polling_ = true;
     if (!timeout || *timeout > Duration::zero()) {
       if (inbox_head_)
@@ -340,36 +340,33 @@ void Loop::run_forever() {
 void Loop::close() {
   if (is_running()) throw RuntimeError("Cannot close a running event loop");
   if (closed_.load(std::memory_order_relaxed)) return;
-  {
-    std::lock_guard lock(inbox_mutex_);
-    if (polling_) throw RuntimeError("Cannot close the event loop while another thread polls it");
-  }
-  abandon_pending_tasks();
-  // Drop everything pending. Destroying a callback may run destructors that
-  // schedule more (asyncio would log an error from such a __del__); those
-  // are dropped too, in further rounds, rather than thrown out of a
-  // destructor. The loop is marked closed once a round finds nothing, or
-  // after a bounded number of rounds.
-  for (int round = 0; round < 16; ++round) {
-    drain_inbox();
-    if (ready_.empty() && timers_.empty()) break;
-    ready_.clear();
-    timers_.clear();
-  }
   detail::HandleNode* inbox;
   {
     std::lock_guard lock(inbox_mutex_);
-    closed_.store(true, std::memory_order_release);
+    if (polling_) throw RuntimeError("Cannot close the event loop while another thread polls it");
+    // Other threads are refused from here on (a post racing with close
+    // lands before this point or throws); the posts already in are dropped.
+    inbox_closed_ = true;
     inbox = inbox_head_;
     inbox_head_ = inbox_tail_ = nullptr;
     inbox_pending_.store(false, std::memory_order_relaxed);
   }
-  // From here every call_soon* throws.
+  abandon_pending_tasks();
+  // Drop everything pending. Destroying a callback may run destructors that
+  // schedule more on this thread (asyncio would log an error from such a
+  // __del__); those are dropped too, in further rounds, rather than thrown
+  // out of a destructor. The loop is marked closed once a round finds
+  // nothing, or after a bounded number of rounds.
   while (inbox) {
     detail::HandleNode* next = inbox->next;
     detail::release_node(inbox);
     inbox = next;
   }
+  for (int round = 0; round < 16 && !(ready_.empty() && timers_.empty()); ++round) {
+    ready_.clear();
+    timers_.clear();
+  }
+  closed_.store(true, std::memory_order_release);  // from here every call_soon* throws
   ready_.clear();
   timers_.clear();
   backend_.reset();

@@ -17,15 +17,10 @@ using duet::Coro;
 using duet::Future;
 using duet::test::TestLoop;
 
+using duet::test::fail_after;
+using duet::test::value_after;
+
 namespace {
-Coro<int> value_after(duet::Duration d, int v) {
-  co_await duet::sleep(d);
-  co_return v;
-}
-Coro<int> fail_after(duet::Duration d, std::string what) {
-  co_await duet::sleep(d);
-  throw std::runtime_error(what);
-}
 Coro<void> nothing_after(duet::Duration d) { co_await duet::sleep(d); }
 }  // namespace
 

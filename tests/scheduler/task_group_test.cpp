@@ -15,16 +15,8 @@ using duet::Coro;
 using duet::TaskGroup;
 using duet::test::TestLoop;
 
-namespace {
-Coro<int> value_after(duet::Duration d, int v) {
-  co_await duet::sleep(d);
-  co_return v;
-}
-Coro<int> fail_after(duet::Duration d, std::string what) {
-  co_await duet::sleep(d);
-  throw std::runtime_error(what);
-}
-}  // namespace
+using duet::test::fail_after;
+using duet::test::value_after;
 
 TEST_CASE("the group waits for every child (test_taskgroup_01)", "[taskgroup]") {
   TestLoop loop;

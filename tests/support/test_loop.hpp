@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,24 @@ Coro<bool> raises(Awaitable awaitable) {
     co_return true;
   }
   co_return false;
+}
+
+}  // namespace duet::test
+
+#include "duet/sleep.hpp"
+
+namespace duet::test {
+
+/// v, after sleeping d.
+inline Coro<int> value_after(Duration d, int v) {
+  co_await sleep(d);
+  co_return v;
+}
+
+/// Throws std::runtime_error(what) after sleeping d.
+inline Coro<int> fail_after(Duration d, std::string what) {
+  co_await sleep(d);
+  throw std::runtime_error(what);
 }
 
 }  // namespace duet::test

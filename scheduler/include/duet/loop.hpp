@@ -301,6 +301,7 @@ class Loop {
   bool sleeping_ = false;
   bool wake_sent_ = false;
   bool polling_ = false;  // a poll() is using the backend (maybe on another thread)
+  bool inbox_closed_ = false;  // close() has begun: thread-safe posts are refused
   std::uint64_t wakeups_ = 0;
 
   std::atomic<bool> closed_{false};

@@ -8,6 +8,8 @@
 #include <utility>
 #include <variant>
 
+#include "duet/coro.hpp"
+
 namespace duet {
 
 /// void results are represented by std::monostate.
@@ -38,5 +40,25 @@ class Outcome {
   Outcome(std::in_place_index_t<I> tag, U&& u) : data_(tag, std::forward<U>(u)) {}
   std::variant<value_type, std::exception_ptr> data_;
 };
+
+namespace detail {
+/// Awaits `awaitable` and returns what it produced as an Outcome instead of
+/// throwing: the `try: ... except BaseException` of an async context
+/// manager's body (timeout scopes, task groups).
+template <class T, class Awaitable>
+auto capture_outcome(Awaitable awaitable) -> Coro<Outcome<T>> {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(awaitable);
+      co_return Outcome<T>::success({});
+    } else {
+      T value = co_await std::move(awaitable);
+      co_return Outcome<T>::success(std::move(value));
+    }
+  } catch (...) {
+    co_return Outcome<T>::failure(std::current_exception());
+  }
+}
+}  // namespace detail
 
 }  // namespace duet

@@ -23,6 +23,7 @@
 #include "duet/coro.hpp"
 #include "duet/errors.hpp"
 #include "duet/future.hpp"
+#include "duet/outcome.hpp"
 #include "duet/task.hpp"
 
 namespace duet {
@@ -93,20 +94,14 @@ Coro<detail::group_result_t<F>> task_group(F body) {
   using T = detail::group_result_t<F>;
   TaskGroup group;
   group.enter();
-  std::exception_ptr error;
-  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await body(group);
-      value.emplace(true);
-    } else {
-      value.emplace(co_await body(group));
-    }
-  } catch (...) {
-    error = std::current_exception();
+  Coro<Outcome<T>> run_body = detail::capture_outcome<T>(body(group));
+  Outcome<T> outcome = co_await std::move(run_body);
+  Coro<std::exception_ptr> finish = group.exit(outcome.exception());
+  if (std::exception_ptr raise = co_await std::move(finish)) std::rethrow_exception(raise);
+  if constexpr (!std::is_void_v<T>) {
+    T value = std::move(outcome).value();
+    co_return value;
   }
-  if (std::exception_ptr raise = co_await group.exit(error)) std::rethrow_exception(raise);
-  if constexpr (!std::is_void_v<T>) co_return std::move(*value);
 }
 
 }  // namespace duet

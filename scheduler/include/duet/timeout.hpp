@@ -24,6 +24,7 @@
 #include "duet/errors.hpp"
 #include "duet/handle.hpp"
 #include "duet/loop.hpp"
+#include "duet/outcome.hpp"
 #include "duet/task.hpp"
 #include "duet/time.hpp"
 
@@ -77,21 +78,16 @@ Coro<detail::scope_result_t<F>> timeout_at(std::optional<TimePoint> when, F make
   using T = detail::scope_result_t<F>;
   Timeout scope(when);
   scope.enter();
-  std::exception_ptr error;
-  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await make_body(scope);
-      value.emplace(true);
-    } else {
-      value.emplace(co_await make_body(scope));
-    }
-  } catch (...) {
-    error = std::current_exception();
-  }
+  Coro<Outcome<T>> body = detail::capture_outcome<T>(make_body(scope));
+  Outcome<T> outcome = co_await std::move(body);
+  std::exception_ptr error = outcome.exception();
   if (scope.exit(error && detail::is_cancelled_error(error))) throw TimeoutError("timed out");
-  if (error) std::rethrow_exception(error);
-  if constexpr (!std::is_void_v<T>) co_return std::move(*value);
+  if constexpr (std::is_void_v<T>) {
+    outcome.value();  // rethrows
+  } else {
+    T value = std::move(outcome).value();
+    co_return value;
+  }
 }
 
 /// Runs a coroutine inside a Timeout scope ending at `when`.
