@@ -127,12 +127,12 @@ void FutureBase::add_callback_node(HandleNode* node) {
   callbacks_tail_ = node;
 }
 
-std::size_t FutureBase::remove_callback_node(HandleNode* target) noexcept {
+std::size_t FutureBase::remove_callback_node(HandleNode* target, std::uint32_t generation) noexcept {
   std::size_t removed = 0;
   HandleNode* prev = nullptr;
   for (HandleNode* node = callbacks_head_; node;) {
     HandleNode* next = node->next;
-    if (node == target) {
+    if (node == target && node->generation == generation) {
       if (prev)
         prev->next = next;
       else

@@ -49,6 +49,7 @@ HandleNode* acquire_node() {
     node = new HandleNode;
   }
   node->refs = 1;
+  ++node->generation;
   node->cancelled = false;
   node->running = false;
   node->is_timer = false;

@@ -111,6 +111,9 @@ void TaskBase::step() {
     // As asyncio's __step: if the awaited future was itself cancelled, its
     // CancelledError (and message) is the one thrown; otherwise a new one.
     if (!(fut_waiter_ && fut_waiter_->cancelled())) pending_throw_ = make_cancelled_error();
+    // asyncio's __wakeup reads the future's result before __step throws the
+    // cancellation in: the future's exception counts as retrieved.
+    if (fut_waiter_ && fut_waiter_->done() && !fut_waiter_->cancelled()) fut_waiter_->log_traceback_ = false;
     must_cancel_ = false;
   }
   release_fut_waiter();

@@ -12,6 +12,11 @@ ExceptionGroup::ExceptionGroup(std::string message, std::vector<std::exception_p
   for (const auto& e : exceptions_) what_ += "\n  " + describe_exception(e);
 }
 
+TaskGroup::~TaskGroup() {
+  for (auto& [task, id] : callbacks_)
+    if (!task.done() && id.node()) task.get()->remove_callback_node(id.node(), id.generation());
+}
+
 void TaskGroup::enter() {
   if (entered_) throw RuntimeError("TaskGroup has already been entered");
   loop_ = &get_running_loop();
@@ -34,6 +39,7 @@ void TaskGroup::abort() {
 
 void TaskGroup::on_task_done(const TaskRef& task) {
   std::erase(tasks_, task);
+  std::erase_if(callbacks_, [&](const auto& entry) { return entry.first == task; });
   if (on_completed_ && tasks_.empty() && !on_completed_->done()) on_completed_->set_result();
   if (task.cancelled()) return;
   std::exception_ptr e = task.get()->exception();

@@ -110,6 +110,19 @@ TEST_CASE("remove_done_callback removes a pending callback (test_remove_done_cal
   CHECK(calls == std::vector<int>{2});
 }
 
+TEST_CASE("a stale callback id removes nothing, even when its node was reused", "[future][callbacks]") {
+  TestLoop loop;
+  duet::Future<int> f(*loop);
+  std::vector<int> calls;
+  auto id = f.add_done_callback([&](const duet::Future<int>&) { calls.push_back(1); });
+  CHECK(f.remove_done_callback(id) == 1);
+  f.add_done_callback([&](const duet::Future<int>&) { calls.push_back(2); });  // may reuse the node
+  CHECK(f.remove_done_callback(id) == 0);
+  f.set_result(0);
+  loop->run_once();
+  CHECK(calls == std::vector<int>{2});
+}
+
 TEST_CASE("cancel schedules the callbacks too (test_callbacks_invoked_on_cancel)", "[future][callbacks]") {
   TestLoop loop;
   duet::Future<int> f(*loop);

@@ -239,3 +239,22 @@ TEST_CASE("a child failing after the body returned: ExceptionGroup, and the pare
   };
   CHECK(loop->run_until_complete(body()) == 7);
 }
+
+TEST_CASE("a body that throws before returning its coroutine still has its children cancelled and awaited",
+          "[taskgroup][errors]") {
+  TestLoop loop;
+  std::optional<duet::Task<int>> child;
+  auto body = [&]() -> Coro<void> {
+    try {
+      co_await duet::task_group([&](TaskGroup& tg) -> Coro<void> {
+        child = tg.create_task(value_after(1h, 1));
+        throw std::logic_error("thrown by the call, not by the coroutine");
+      });
+    } catch (const duet::ExceptionGroup& group) {
+      CHECK(group.exceptions().size() == 1);
+    }
+  };
+  loop->run_until_complete(body());
+  REQUIRE(child);
+  CHECK(child->cancelled());
+}

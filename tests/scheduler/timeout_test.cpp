@@ -367,3 +367,43 @@ TEST_CASE("wait_for does not swallow a cancellation that lands as the inner futu
   CHECK_FALSE(returned);
   CHECK(t.cancelled());
 }
+
+TEST_CASE("wait_for on a coroutine starts it when awaited, not when called (3.12's async def)", "[wait_for]") {
+  TestLoop loop;
+  bool started = false;
+  auto work = [&]() -> Coro<int> {
+    started = true;
+    co_return 1;
+  };
+  auto body = [&]() -> Coro<int> {
+    Coro<int> pending = duet::wait_for(work(), 1s);
+    co_await duet::sleep(10ms);
+    CHECK_FALSE(started);
+    int v = co_await std::move(pending);
+    co_return v;
+  };
+  CHECK(loop->run_until_complete(body()) == 1);
+  CHECK(started);
+}
+
+TEST_CASE("a timeout racing a failed inner task reports no 'exception was never retrieved'", "[wait_for][report]") {
+  TestLoop loop;
+  auto failing = [&]() -> Coro<int> {
+    co_await duet::sleep(10ms);
+    throw std::runtime_error("inner failure");
+  };
+  auto body = [&]() -> Coro<void> {
+    bool timed_out_or_failed = false;
+    try {
+      co_await duet::wait_for(failing(), 10ms);
+    } catch (const duet::TimeoutError&) {
+      timed_out_or_failed = true;
+    } catch (const std::runtime_error&) {
+      timed_out_or_failed = true;
+    }
+    CHECK(timed_out_or_failed);
+  };
+  loop->run_until_complete(body());
+  loop.run_until_idle();
+  for (const auto& line : loop.logged) CHECK(line.find("never retrieved") == std::string::npos);
+}

@@ -87,12 +87,16 @@ struct FutureAwaiter {
 class DoneCallbackId {
  public:
   DoneCallbackId() = default;
+  /// Internals: for type-erased removal (detail::FutureBase::remove_callback_node).
+  detail::HandleNode* node() const noexcept { return node_; }
+  std::uint32_t generation() const noexcept { return generation_; }
 
  private:
   template <class>
   friend class Future;
-  explicit DoneCallbackId(detail::HandleNode* node) : node_(node) {}
+  explicit DoneCallbackId(detail::HandleNode* node) : node_(node), generation_(node->generation) {}
   detail::HandleNode* node_ = nullptr;
+  std::uint32_t generation_ = 0;
 };
 
 template <class T>
@@ -173,7 +177,9 @@ class Future {
     return DoneCallbackId(node);
   }
   /// Removes a callback not yet scheduled; returns how many were removed.
-  std::size_t remove_done_callback(DoneCallbackId id) noexcept { return base_->remove_callback_node(id.node_); }
+  std::size_t remove_done_callback(DoneCallbackId id) noexcept {
+    return id.node_ ? base_->remove_callback_node(id.node_, id.generation_) : 0;
+  }
 
   Loop& get_loop() const {
     if (!base_->loop()) throw RuntimeError("the future's loop is gone");

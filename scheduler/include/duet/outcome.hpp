@@ -59,6 +59,25 @@ auto capture_outcome(Awaitable awaitable) -> Coro<Outcome<T>> {
     co_return Outcome<T>::failure(std::current_exception());
   }
 }
+
+/// Calls make(args...) and awaits what it returns, as one Outcome: an
+/// exception thrown by the call itself (before any co_await) is captured
+/// like one thrown later.
+template <class T, class F, class... Args>
+auto capture_call(F& make, Args&... args) -> Coro<Outcome<T>> {
+  try {
+    auto awaitable = make(args...);
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(awaitable);
+      co_return Outcome<T>::success({});
+    } else {
+      T value = co_await std::move(awaitable);
+      co_return Outcome<T>::success(std::move(value));
+    }
+  } catch (...) {
+    co_return Outcome<T>::failure(std::current_exception());
+  }
+}
 }  // namespace detail
 
 }  // namespace duet

@@ -47,14 +47,25 @@ class TaskGroup {
   TaskGroup() = default;
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
+  /// Normally every child is done by now. If the group is destroyed early
+  /// (an allocation failed while exiting), the children keep running but
+  /// stop reporting to it.
+  ~TaskGroup();
 
   /// Starts a child task of this group.
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {}) {
     check_can_spawn();
+    tasks_.reserve(tasks_.size() + 1);
+    callbacks_.reserve(callbacks_.size() + 1);
     Task<T> task = loop_->create_task(std::move(coro), std::move(name));
+    try {
+      callbacks_.emplace_back(task.ref(), task.add_done_callback([this](const Task<T>& done) { on_task_done(done.ref()); }));
+    } catch (...) {
+      task.cancel();  // it cannot be watched: do not leave it running unsupervised
+      throw;
+    }
     tasks_.push_back(task.ref());
-    task.add_done_callback([this](const Task<T>& done) { on_task_done(done.ref()); });
     return task;
   }
 
@@ -77,6 +88,7 @@ class TaskGroup {
   Loop* loop_ = nullptr;
   TaskRef parent_;
   std::vector<TaskRef> tasks_;
+  std::vector<std::pair<TaskRef, DoneCallbackId>> callbacks_;  // to detach in ~TaskGroup
   std::vector<std::exception_ptr> errors_;
   std::optional<Future<void>> on_completed_;
 };
@@ -94,7 +106,7 @@ Coro<detail::group_result_t<F>> task_group(F body) {
   using T = detail::group_result_t<F>;
   TaskGroup group;
   group.enter();
-  Coro<Outcome<T>> run_body = detail::capture_outcome<T>(body(group));
+  Coro<Outcome<T>> run_body = detail::capture_call<T>(body, group);
   Outcome<T> outcome = co_await std::move(run_body);
   Coro<std::exception_ptr> finish = group.exit(outcome.exception());
   if (std::exception_ptr raise = co_await std::move(finish)) std::rethrow_exception(raise);

@@ -163,11 +163,18 @@ Coro<T> wait_for(Future<T> fut, std::optional<Duration> timeout_after) {
   }
 }
 
-/// wait_for on a coroutine: it becomes a task first (ensure_future).
+/// wait_for on a coroutine: it becomes a task (ensure_future) when the
+/// wait_for is awaited, not when it is called, as 3.12's `async def`.
 template <class T>
 Coro<T> wait_for(Coro<T> coro, std::optional<Duration> timeout_after) {
   Future<T> task = get_running_loop().create_task(std::move(coro));
-  return wait_for(std::move(task), timeout_after);
+  Coro<T> waiting = wait_for(std::move(task), timeout_after);
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(waiting);
+  } else {
+    T value = co_await std::move(waiting);
+    co_return value;
+  }
 }
 
 template <class Awaitable, class Rep, class Period>

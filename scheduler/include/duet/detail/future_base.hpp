@@ -67,8 +67,9 @@ class FutureBase : public FramePooled {
   /// Appends a done callback; the future takes over one node reference. If
   /// the future is already done, the node is scheduled at once.
   void add_callback_node(HandleNode* node);
-  /// Removes every pending callback node in `node`'s place; returns how many.
-  std::size_t remove_callback_node(HandleNode* node) noexcept;
+  /// Removes the pending callback `node` if it is still the one added
+  /// (same generation); returns how many were removed (0 or 1).
+  std::size_t remove_callback_node(HandleNode* node, std::uint32_t generation) noexcept;
 
   const std::string& cancel_message() const noexcept { return cancel_message_; }
   /// Throws InvalidStateError unless pending.

@@ -43,6 +43,7 @@ struct HandleNode {
   bool in_heap = false;   // counted by the loop's timer queue
   Loop* loop = nullptr;   // the loop that scheduled it (valid while in_heap)
   HandleNode* next = nullptr;  // free list / inbox link
+  std::uint32_t generation = 0;  // bumped at each reuse: stale ids never match
   TimePoint when{};       // timers only
   Callback callback;
 };
