@@ -13,41 +13,71 @@ namespace {
 // once held a million timers.
 constexpr std::size_t kMaxPooledNodes = std::size_t{1} << 18;
 
-// The free list is a trivially destructible thread_local, so reaching it is
+// A per-thread cache of idle objects linked through their `next` field.
+// The list head is a trivially destructible thread_local, so reaching it is
 // a plain TLS access with no initialisation guard on the hot path. The
 // Reaper (non-trivial, so guarded) frees the list at thread exit; it is
-// touched once per thread, the first time a node is recycled there.
-struct FreeList {
-  HandleNode* head = nullptr;
-  std::size_t count = 0;
-  bool reaper_armed = false;
-  bool thread_exiting = false;  // after the Reaper ran: free, don't pool
-};
-thread_local constinit FreeList t_free{};
-
-struct Reaper {
-  void arm() noexcept {}
-  ~Reaper() {
-    t_free.thread_exiting = true;
-    while (HandleNode* node = t_free.head) {
-      t_free.head = node->next;
-      delete node;
+// touched once per thread, the first time an object is cached there.
+template <class T, std::size_t kMax>
+class ThreadCache {
+ public:
+  /// An idle object, or nullptr.
+  static T* take() noexcept {
+    T* item = state_.head;
+    if (item) {
+      state_.head = item->next;
+      --state_.count;
     }
-    t_free.count = 0;
+    return item;
   }
+
+  /// Caches `item`, or deletes it when the cache is full, disabled (ASan)
+  /// or its thread is exiting.
+  static void give(T* item) noexcept {
+    if (DUET_POOLS_DISABLED || state_.thread_exiting || state_.count >= kMax) [[unlikely]] {
+      delete item;
+      return;
+    }
+    if (!state_.reaper_armed) [[unlikely]] {
+      reaper_.arm();
+      state_.reaper_armed = true;
+    }
+    item->next = state_.head;
+    state_.head = item;
+    ++state_.count;
+  }
+
+  static std::size_t size() noexcept { return state_.count; }
+
+ private:
+  struct State {
+    T* head = nullptr;
+    std::size_t count = 0;
+    bool reaper_armed = false;
+    bool thread_exiting = false;  // after the Reaper ran: free, don't cache
+  };
+  struct Reaper {
+    void arm() noexcept {}
+    ~Reaper() {
+      state_.thread_exiting = true;
+      while (T* item = state_.head) {
+        state_.head = item->next;
+        delete item;
+      }
+      state_.count = 0;
+    }
+  };
+  static inline thread_local constinit State state_{};
+  static inline thread_local Reaper reaper_;
 };
-thread_local Reaper t_reaper;
+
+using NodeCache = ThreadCache<HandleNode, kMaxPooledNodes>;
 
 }  // namespace
 
 HandleNode* acquire_node() {
-  HandleNode* node = t_free.head;
-  if (node) {
-    t_free.head = node->next;
-    --t_free.count;
-  } else {
-    node = new HandleNode;
-  }
+  HandleNode* node = NodeCache::take();
+  if (!node) node = new HandleNode;
   node->refs = 1;
   ++node->generation;
   node->cancelled = false;
@@ -62,20 +92,10 @@ HandleNode* acquire_node() {
 void recycle_node(HandleNode* node) noexcept {
   DUET_ASSERT(!node->in_heap);
   node->callback.reset();  // may release other nodes; that is fine
-  if (DUET_POOLS_DISABLED || t_free.thread_exiting || t_free.count >= kMaxPooledNodes) [[unlikely]] {
-    delete node;
-    return;
-  }
-  if (!t_free.reaper_armed) [[unlikely]] {
-    t_reaper.arm();
-    t_free.reaper_armed = true;
-  }
-  node->next = t_free.head;
-  t_free.head = node;
-  ++t_free.count;
+  NodeCache::give(node);
 }
 
-std::size_t pooled_node_count() noexcept { return t_free.count; }
+std::size_t pooled_node_count() noexcept { return NodeCache::size(); }
 
 }  // namespace duet::detail
 
@@ -88,52 +108,16 @@ namespace {
 // Handle may release the last reference after its loop is gone.
 constexpr std::size_t kMaxCachedBlocks = (std::size_t{64} << 20) / ReadyBlock::kBytes;
 
-struct BlockCache {
-  ReadyBlock* head = nullptr;
-  std::size_t count = 0;
-  bool reaper_armed = false;
-  bool thread_exiting = false;
-};
-thread_local constinit BlockCache t_blocks{};
-
-struct BlockReaper {
-  void arm() noexcept {}
-  ~BlockReaper() {
-    t_blocks.thread_exiting = true;
-    while (ReadyBlock* block = t_blocks.head) {
-      t_blocks.head = block->next;
-      delete block;
-    }
-    t_blocks.count = 0;
-  }
-};
-thread_local BlockReaper t_block_reaper;
+using BlockCache = ThreadCache<ReadyBlock, kMaxCachedBlocks>;
 
 }  // namespace
 
 ReadyBlock* acquire_block() {
-  ReadyBlock* block = t_blocks.head;
-  if (block) {
-    t_blocks.head = block->next;
-    --t_blocks.count;
-    return block;
-  }
+  if (ReadyBlock* block = BlockCache::take()) return block;
   return new ReadyBlock;
 }
 
-void recycle_block(ReadyBlock* block) noexcept {
-  if (DUET_POOLS_DISABLED || t_blocks.thread_exiting || t_blocks.count >= kMaxCachedBlocks) [[unlikely]] {
-    delete block;
-    return;
-  }
-  if (!t_blocks.reaper_armed) [[unlikely]] {
-    t_block_reaper.arm();
-    t_blocks.reaper_armed = true;
-  }
-  block->next = t_blocks.head;
-  t_blocks.head = block;
-  ++t_blocks.count;
-}
+void recycle_block(ReadyBlock* block) noexcept { BlockCache::give(block); }
 
 std::string describe_node(const HandleNode* node) {
   if (!node) return "<Handle empty>";

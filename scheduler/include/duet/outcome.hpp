@@ -42,27 +42,10 @@ class Outcome {
 };
 
 namespace detail {
-/// Awaits `awaitable` and returns what it produced as an Outcome instead of
+/// Calls make(args...) and awaits what it returns, as one Outcome instead of
 /// throwing: the `try: ... except BaseException` of an async context
-/// manager's body (timeout scopes, task groups).
-template <class T, class Awaitable>
-auto capture_outcome(Awaitable awaitable) -> Coro<Outcome<T>> {
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(awaitable);
-      co_return Outcome<T>::success({});
-    } else {
-      T value = co_await std::move(awaitable);
-      co_return Outcome<T>::success(std::move(value));
-    }
-  } catch (...) {
-    co_return Outcome<T>::failure(std::current_exception());
-  }
-}
-
-/// Calls make(args...) and awaits what it returns, as one Outcome: an
-/// exception thrown by the call itself (before any co_await) is captured
-/// like one thrown later.
+/// manager's body (timeout scopes, task groups). An exception thrown by the
+/// call itself (before any co_await) is captured like one thrown later.
 template <class T, class F, class... Args>
 auto capture_call(F& make, Args&... args) -> Coro<Outcome<T>> {
   try {

@@ -78,7 +78,7 @@ Coro<detail::scope_result_t<F>> timeout_at(std::optional<TimePoint> when, F make
   using T = detail::scope_result_t<F>;
   Timeout scope(when);
   scope.enter();
-  Coro<Outcome<T>> body = detail::capture_outcome<T>(make_body(scope));
+  Coro<Outcome<T>> body = detail::capture_call<T>(make_body, scope);
   Outcome<T> outcome = co_await std::move(body);
   std::exception_ptr error = outcome.exception();
   if (scope.exit(error && detail::is_cancelled_error(error))) throw TimeoutError("timed out");
