@@ -2,6 +2,7 @@
 #include "duet/handle.hpp"
 
 #include <cstddef>
+#include <utility>
 
 #include "duet/loop.hpp"
 
@@ -92,6 +93,7 @@ HandleNode* acquire_node() {
 void recycle_node(HandleNode* node) noexcept {
   DUET_ASSERT(!node->in_heap);
   node->callback.reset();  // may release other nodes; that is fine
+  release(std::exchange(node->context, nullptr));
   NodeCache::give(node);
 }
 

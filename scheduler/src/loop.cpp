@@ -60,6 +60,7 @@ Loop::Loop(std::unique_ptr<Backend> backend, std::unique_ptr<Clock> clock, LoopO
       slow_callback_duration_(options.slow_callback_duration) {
   if (!backend_) throw std::invalid_argument("duet::Loop needs a backend");
   if (!clock_) throw std::invalid_argument("duet::Loop needs a clock");
+  callback_context_.borrowed = true;
 }
 
 Loop::~Loop() {
@@ -227,28 +228,48 @@ void Loop::process_ready() {
   }
 
   // Run exactly the callbacks present now; later ones wait a turn. This is
-  // the only place where callbacks are called.
+  // the only place where callbacks are called, each in its own context
+  // (tasks switch to theirs in TaskBase::step).
   in_process_ready_ = true;
   struct Reset {
-    bool& flag;
-    ~Reset() { flag = false; }
-  } reset{in_process_ready_};
+    Loop& loop;
+    detail::ContextState* outer_context;
+    ~Reset() {
+      loop.in_process_ready_ = false;
+      detail::t_context = outer_context;
+      loop.reset_callback_context(nullptr);
+    }
+  } reset{*this, detail::t_context};
+  detail::t_context = &callback_context_;
   const std::size_t ntodo_at_start = ready_.size();
   callbacks_since_poll_ += ntodo_at_start;
   for (std::size_t ntodo = ntodo_at_start; ntodo > 0; --ntodo) {
     detail::ReadyEntry* entry = ready_.front();
     if (entry->ops) [[likely]] {
-      if (entry->state == detail::EntryState::pending) run_entry(entry);
+      if (entry->state == detail::EntryState::pending) {
+        use_callback_context(ready_.read_context());
+        run_entry(entry);
+      }
       ready_.pop();
     } else {
       detail::HandleNode* node = entry->node();  // the queue's reference passes to us
       ready_.pop();
-      if (node->cancelled)
+      if (node->cancelled) {
         detail::release_node(node);
-      else
+      } else {
+        use_callback_context(node->context);
         run_node(node);
+        reset_callback_context(nullptr);  // the node's context may be gone now
+      }
     }
   }
+}
+
+void Loop::reset_callback_context(detail::ContextMapNode* map) noexcept {
+  if (!callback_context_.borrowed) detail::release(callback_context_.map);
+  callback_context_.map = map;
+  callback_context_.borrowed = true;
+  callback_context_.id = 0;
 }
 
 inline void Loop::run_entry(detail::ReadyEntry* entry) {

@@ -3,6 +3,8 @@
 
 #include "duet/detail/handle_node.hpp"
 
+#include <utility>
+
 namespace duet::detail {
 
 void ReadyQueue::add_block() {
@@ -80,6 +82,8 @@ void ReadyQueue::clear() noexcept {
     head_ = tail_ = nullptr;
     head_offset_ = 0;
   }
+  release(std::exchange(read_context_, nullptr));
+  write_context_ = nullptr;
 }
 
 }  // namespace duet::detail

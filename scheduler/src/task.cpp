@@ -1,6 +1,7 @@
 // TaskBase: driving a coroutine one step per loop callback (asyncio's
 // Task.__step and __wakeup), cancellation, abandonment at loop close.
 #include <atomic>
+#include <optional>
 
 #include "duet/errors.hpp"
 #include "duet/exception_context.hpp"
@@ -28,11 +29,39 @@ class CurrentTaskScope {
   TaskBase* previous_;
 };
 
+// A task's own context is entered without the "already entered" check:
+// nothing else can reach it. A shared one goes through the check, as
+// asyncio's step runs in context.run().
+class TaskContextScope {
+ public:
+  TaskContextScope(ContextState* context, bool shared) : previous_(t_context) {
+    if (shared) entered_.emplace(*context);
+    t_context = context;
+  }
+  TaskContextScope(const TaskContextScope&) = delete;
+  TaskContextScope& operator=(const TaskContextScope&) = delete;
+  ~TaskContextScope() { t_context = previous_; }
+
+ private:
+  ContextState* previous_;
+  std::optional<EnteredContext> entered_;
+};
+
 }  // namespace
 
 TaskBase* current_task_base() noexcept { return t_current_task; }
 
-TaskBase::TaskBase(Loop& loop) : FutureBase(loop) { is_task_ = true; }
+TaskBase::TaskBase(Loop& loop) : FutureBase(loop) {
+  is_task_ = true;
+  own_context_.map = detail::retain(current_context_map());
+}
+
+void TaskBase::use_context(ContextState* context) noexcept {
+  DUET_ASSERT(!started_ && context_ == &own_context_);
+  detail::retain(context);
+  context_ = context;
+  detail::release(std::exchange(own_context_.map, nullptr));
+}
 
 const std::string& TaskBase::name() const {
   if (name_.empty()) name_ = "Task-" + std::to_string(g_task_counter.fetch_add(1, std::memory_order_relaxed) + 1);
@@ -42,6 +71,7 @@ const std::string& TaskBase::name() const {
 TaskBase::~TaskBase() {
   DUET_ASSERT(!top_);
   release_fut_waiter();
+  if (context_ != &own_context_) detail::release(context_);
 }
 
 void TaskBase::release_fut_waiter() noexcept {
@@ -65,7 +95,7 @@ void TaskBase::start(coro::coroutine_handle<> top) {
 }
 
 void TaskBase::schedule_step() {
-  loop_->call_soon([this] { step(); });
+  loop_->call_soon_internal([this] { step(); });
 }
 
 bool TaskBase::cancel(std::string message) {
@@ -107,6 +137,7 @@ void TaskBase::yield_once(coro::coroutine_handle<> where) {
 
 void TaskBase::step() {
   if (done()) return;
+  TaskContextScope context(context_, context_ != &own_context_);
   if (must_cancel_) {
     // As asyncio's __step: if the awaited future was itself cancelled, its
     // CancelledError (and message) is the one thrown; otherwise a new one.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "duet/backend.hpp"
+#include "duet/context.hpp"
 #include "duet/coro.hpp"
 #include "duet/coroutine.hpp"
 #include "duet/errors.hpp"

@@ -29,6 +29,20 @@ class InvalidStateError : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
+/// A lookup found nothing: a ContextVar with no value in the current
+/// context and no default (Python's LookupError).
+class LookupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An argument of the right type but the wrong value, e.g. a ContextVar
+/// token given to another variable (Python's ValueError).
+class ValueError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
 /// The operation was cancelled (asyncio.CancelledError). Like Python's
 /// (a BaseException since 3.8), it does NOT derive from std::exception, so
 /// that `catch (const std::exception&)` in user code does not swallow a

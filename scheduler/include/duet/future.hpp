@@ -44,7 +44,8 @@ class FutureState final : public FutureBase, public ValueSlot<T> {
   explicit FutureState(Loop& loop) : FutureBase(loop) {}
 };
 
-/// Makes a done callback node that calls fn(handle) with a copy of `handle`.
+/// Makes a done callback node that calls fn(handle) with a copy of
+/// `handle`, in a copy of the current context.
 template <class Handle, class F>
 HandleNode* make_done_node(const Handle& handle, F&& fn) {
   HandleNode* node = acquire_node();
@@ -54,6 +55,7 @@ HandleNode* make_done_node(const Handle& handle, F&& fn) {
     release_node(node);
     throw;
   }
+  node->context = retain(current_context_map());
   return node;
 }
 
@@ -169,12 +171,20 @@ class Future {
   std::exception_ptr exception() const { return base_->exception(); }
 
   /// Schedules fn(future) once the future is done (at once if it is):
-  /// always through the loop, never inline.
+  /// always through the loop, never inline; it runs in a copy of the
+  /// context current now.
   template <class F>
   DoneCallbackId add_done_callback(F&& fn) {
     detail::HandleNode* node = detail::make_done_node(*this, std::forward<F>(fn));
     base_->add_callback_node(node);
     return DoneCallbackId(node);
+  }
+  /// The same, running fn in `context` itself (asyncio's context=).
+  template <class F>
+  DoneCallbackId add_done_callback(F&& fn, const Context& context) {
+    return add_done_callback([context, fn = std::forward<F>(fn)](const Future& done) mutable {
+      context.run(fn, done);
+    });
   }
   /// Removes a callback not yet scheduled; returns how many were removed.
   std::size_t remove_done_callback(DoneCallbackId id) noexcept {

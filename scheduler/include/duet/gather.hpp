@@ -192,6 +192,16 @@ Future<std::vector<Outcome<T>>> gather(return_exceptions_t, std::vector<Future<T
   });
 }
 
+/// The same over a vector of tasks.
+template <class T>
+Future<std::vector<result_or_monostate_t<T>>> gather(std::vector<Task<T>> tasks) {
+  return gather(std::vector<Future<T>>(tasks.begin(), tasks.end()));
+}
+template <class T>
+Future<std::vector<Outcome<T>>> gather(return_exceptions_t tag, std::vector<Task<T>> tasks) {
+  return gather(tag, std::vector<Future<T>>(tasks.begin(), tasks.end()));
+}
+
 /// gather over awaitables of possibly different types: a tuple of results.
 template <class... As>
   requires(sizeof...(As) > 0 && !(std::is_same_v<std::decay_t<As>, return_exceptions_t> || ...))

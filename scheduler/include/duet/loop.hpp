@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "duet/backend.hpp"
+#include "duet/context.hpp"
 #include "duet/detail/ready_queue.hpp"
 #include "duet/detail/timer_queue.hpp"
 #include "duet/errors.hpp"
@@ -88,8 +89,10 @@ class Loop {
   // ---- scheduling ---------------------------------------------------------
 
   /// Schedules fn(args...) to run in a later iteration, after everything
-  /// already scheduled (FIFO). Throws RuntimeError on a closed loop.
+  /// already scheduled (FIFO), in a copy of the current context. Throws
+  /// RuntimeError on a closed loop.
   template <class F, class... Args>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   Handle call_soon(F&& fn, Args&&... args) {
     check_can_schedule();
     // Posts from call_soon_threadsafe that are already in join the queue
@@ -97,36 +100,63 @@ class Loop {
     // (asyncio appends both to the same deque).
     if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
       drain_inbox();
-    auto [block, entry] = ready_.emplace(bind(std::forward<F>(fn), std::forward<Args>(args)...));
+    auto [block, entry] =
+        ready_.emplace_in(detail::current_context_map(), bind(std::forward<F>(fn), std::forward<Args>(args)...));
     ++block->refs;  // the returned Handle's reference
     return Handle(block, entry);
   }
+  /// The same, run in `context` itself (asyncio's context= argument): what
+  /// fn sets stays in it; RuntimeError (reported) if it is entered then.
+  template <class F, class... Args>
+  Handle call_soon(const Context& context, F&& fn, Args&&... args) {
+    check_can_schedule();
+    if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
+      drain_inbox();
+    auto [block, entry] = ready_.emplace(in_context(context, std::forward<F>(fn), std::forward<Args>(args)...));
+    ++block->refs;
+    return Handle(block, entry);
+  }
 
-  /// Schedules fn(args...) at time() + delay (rounded up to nanoseconds).
-  /// A delay <= 0 is due at once but still runs from the timer queue.
+  /// Schedules fn(args...) at time() + delay (rounded up to nanoseconds),
+  /// in a copy of the current context. A delay <= 0 is due at once but still
+  /// runs from the timer queue.
   template <class Rep, class Period, class F, class... Args>
   TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
     return call_at(saturating_add(time(), to_duration(delay)), std::forward<F>(fn), std::forward<Args>(args)...);
   }
 
-  /// Schedules fn(args...) to run once time() >= when. Timers with equal
-  /// deadlines run in the order they were scheduled.
+  /// Schedules fn(args...) to run once time() >= when, in a copy of the
+  /// current context (or in `context` itself, given first). Timers with
+  /// equal deadlines run in the order they were scheduled.
   template <class F, class... Args>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   TimerHandle call_at(TimePoint when, F&& fn, Args&&... args) {
     check_can_schedule();
-    detail::HandleNode* node = make_node(std::forward<F>(fn), std::forward<Args>(args)...);
+    detail::HandleNode* node =
+        make_node(detail::current_context_map(), std::forward<F>(fn), std::forward<Args>(args)...);
     push_timer(when, node);
     ++node->refs;
     return TimerHandle(node);
   }
-
-  /// From any thread: schedules fn(args...) like call_soon and wakes the
-  /// loop if it is blocked in its poll. Throws RuntimeError when the loop is
-  /// closed (then fn is not kept). Unlike asyncio it returns no Handle: a
-  /// Handle belongs to the loop's thread; to cancel, share a flag.
   template <class F, class... Args>
+  TimerHandle call_at(TimePoint when, const Context& context, F&& fn, Args&&... args) {
+    return call_at(when, in_context(context, std::forward<F>(fn), std::forward<Args>(args)...));
+  }
+
+  /// From any thread: schedules fn(args...) like call_soon, in a copy of
+  /// the calling thread's current context (or in `context` itself, given
+  /// first), and wakes the loop if it is blocked in its poll. Throws
+  /// RuntimeError when the loop is closed (then fn is not kept). Unlike
+  /// asyncio it returns no Handle: a Handle belongs to the loop's thread;
+  /// to cancel, share a flag.
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   void call_soon_threadsafe(F&& fn, Args&&... args) {
-    post_threadsafe(make_node(std::forward<F>(fn), std::forward<Args>(args)...));
+    post_threadsafe(make_node(detail::current_context_map(), std::forward<F>(fn), std::forward<Args>(args)...));
+  }
+  template <class F, class... Args>
+  void call_soon_threadsafe(const Context& context, F&& fn, Args&&... args) {
+    post_threadsafe(make_node(nullptr, in_context(context, std::forward<F>(fn), std::forward<Args>(args)...)));
   }
 
   /// The loop's monotonic time. Safe from any thread.
@@ -142,6 +172,10 @@ class Loop {
   /// (loop.create_task). Throws RuntimeError on a closed loop.
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {});
+  /// The same, with the task running in `context` itself rather than in a
+  /// copy of the current one (asyncio's context= argument, 3.11).
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name, const Context& context);
 
   /// Runs the loop until the future (or task) is done, then returns its
   /// result or throws its exception (loop.run_until_complete).
@@ -253,8 +287,25 @@ class Loop {
     }
   }
 
+  // Schedules an internal callback that runs in no particular context (a
+  // task's step enters the task's own), with no Handle.
+  template <class F>
+  void call_soon_internal(F&& fn) {
+    check_can_schedule();
+    if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
+      drain_inbox();
+    ready_.emplace(std::forward<F>(fn));
+  }
+
+  // fn(args...) called through context.run().
   template <class F, class... Args>
-  static detail::HandleNode* make_node(F&& fn, Args&&... args) {
+  static auto in_context(const Context& context, F&& fn, Args&&... args) {
+    return [context, fn = bind(std::forward<F>(fn), std::forward<Args>(args)...)]() mutable { context.run(fn); };
+  }
+
+  // A node for fn(args...) that runs in `context` (borrowed here).
+  template <class F, class... Args>
+  static detail::HandleNode* make_node(detail::ContextMapNode* context, F&& fn, Args&&... args) {
     detail::HandleNode* node = detail::acquire_node();
     try {
       node->callback.emplace(bind(std::forward<F>(fn), std::forward<Args>(args)...));
@@ -262,6 +313,7 @@ class Loop {
       detail::release_node(node);
       throw;
     }
+    node->context = detail::retain(context);
     return node;
   }
 
@@ -278,6 +330,13 @@ class Loop {
   void post_threadsafe(detail::HandleNode* node);
   void drain_inbox();
   void run_entry(detail::ReadyEntry* entry);
+  // Makes the callback context a fresh copy of `map` (borrowed) unless it
+  // already is one (asyncio runs each Handle in its own context copy).
+  void use_callback_context(detail::ContextMapNode* map) noexcept {
+    if (callback_context_.map != map || callback_context_.id != 0) [[unlikely]]
+      reset_callback_context(map);
+  }
+  void reset_callback_context(detail::ContextMapNode* map) noexcept;
   void run_node(detail::HandleNode* node);
   void report_callback_exception(std::string handle);
   void check_slow(TimePoint start, detail::ReadyEntry* entry, detail::HandleNode* node);
@@ -313,6 +372,9 @@ class Loop {
   std::size_t callbacks_since_poll_ = kIoPollInterval;  // the first iteration polls
   std::vector<Event> events_scratch_;  // run_once's event batch, reused
   detail::FutureBase* registry_head_ = nullptr;  // every live future/task state of this loop
+  // The context callbacks run in: its map is the entry's (borrowed) until
+  // a callback sets a variable, which gives it a map of its own.
+  detail::ContextState callback_context_;
 
   bool debug_ = false;
   Duration slow_callback_duration_;

@@ -142,10 +142,26 @@ Task<T> Loop::create_task(Coro<T> coro, std::string name) {
   return task;
 }
 
+template <class T>
+Task<T> Loop::create_task(Coro<T> coro, std::string name, const Context& context) {
+  check_can_schedule();
+  if (!coro) throw std::invalid_argument("create_task: the Coro was moved from");
+  auto* state = new detail::TaskState<T>(*this);
+  Task<T> task(state);
+  if (!name.empty()) state->set_name(std::move(name));
+  state->use_context(detail::ContextAccess::state(context));
+  state->start(coro.release());
+  return task;
+}
+
 /// asyncio.create_task: a task on the running loop.
 template <class T>
 Task<T> create_task(Coro<T> coro, std::string name = {}) {
   return get_running_loop().create_task(std::move(coro), std::move(name));
+}
+template <class T>
+Task<T> create_task(Coro<T> coro, std::string name, const Context& context) {
+  return get_running_loop().create_task(std::move(coro), std::move(name), context);
 }
 
 /// loop.run_until_complete(coro): wraps it in a task.

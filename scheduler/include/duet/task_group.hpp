@@ -52,13 +52,35 @@ class TaskGroup {
   /// stop reporting to it.
   ~TaskGroup();
 
-  /// Starts a child task of this group.
+  /// Starts a child task of this group, in a copy of the current context.
   template <class T>
   Task<T> create_task(Coro<T> coro, std::string name = {}) {
     check_can_spawn();
     tasks_.reserve(tasks_.size() + 1);
     callbacks_.reserve(callbacks_.size() + 1);
-    Task<T> task = loop_->create_task(std::move(coro), std::move(name));
+    return watch(loop_->create_task(std::move(coro), std::move(name)));
+  }
+  /// The same, running the child in `context` itself (3.11's context=).
+  template <class T>
+  Task<T> create_task(Coro<T> coro, std::string name, const Context& context) {
+    check_can_spawn();
+    tasks_.reserve(tasks_.size() + 1);
+    callbacks_.reserve(callbacks_.size() + 1);
+    return watch(loop_->create_task(std::move(coro), std::move(name), context));
+  }
+
+  std::size_t size() const noexcept { return tasks_.size(); }
+
+  // __aenter__ / __aexit__; used by task_group().
+  void enter();
+
+  /// Waits for the children; returns the exception to raise, if any.
+  Coro<std::exception_ptr> exit(std::exception_ptr body_error);
+
+ private:
+  // Follows a new child (space for it is reserved).
+  template <class T>
+  Task<T> watch(Task<T> task) {
     try {
       callbacks_.emplace_back(task.ref(), task.add_done_callback([this](const Task<T>& done) { on_task_done(done.ref()); }));
     } catch (...) {
@@ -68,15 +90,6 @@ class TaskGroup {
     tasks_.push_back(task.ref());
     return task;
   }
-
-  std::size_t size() const noexcept { return tasks_.size(); }
-
-  // __aenter__ / __aexit__; used by task_group().
-  void enter();
-  /// Waits for the children; returns the exception to raise, if any.
-  Coro<std::exception_ptr> exit(std::exception_ptr body_error);
-
- private:
   void check_can_spawn() const;
   void abort();
   void on_task_done(const TaskRef& task);

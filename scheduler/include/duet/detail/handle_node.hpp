@@ -27,6 +27,7 @@
 
 #include "duet/detail/assert.hpp"
 #include "duet/detail/callback.hpp"
+#include "duet/detail/context_map.hpp"
 #include "duet/time.hpp"
 
 namespace duet {
@@ -45,6 +46,7 @@ struct HandleNode {
   HandleNode* next = nullptr;  // free list / inbox link
   std::uint32_t generation = 0;  // bumped at each reuse: stale ids never match
   TimePoint when{};       // timers only
+  ContextMapNode* context = nullptr;  // owned: the context the callback runs in
   Callback callback;
 };
 

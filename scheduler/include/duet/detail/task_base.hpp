@@ -19,6 +19,7 @@
 #include <exception>
 #include <string>
 
+#include "duet/context.hpp"
 #include "duet/coroutine.hpp"
 #include "duet/detail/future_base.hpp"
 
@@ -44,6 +45,10 @@ class TaskBase : public FutureBase {
   /// first time the name is asked for, so unnamed tasks cost nothing.
   const std::string& name() const;
   void set_name(std::string name) { name_ = std::move(name); }
+
+  /// Runs the task in `context` itself instead of its own copy of its
+  /// creator's context; before start().
+  void use_context(ContextState* context) noexcept;
 
   /// Takes ownership of the top coroutine and schedules the first step.
   void start(coro::coroutine_handle<> top);
@@ -82,6 +87,11 @@ class TaskBase : public FutureBase {
   std::uint32_t num_cancels_requested_ = 0;
   bool must_cancel_ = false;
   bool started_ = false;
+  // Every step runs in context_: own_context_ (a copy of the creator's
+  // context, made at creation, as asyncio's Task.__init__ copy_context()),
+  // or a Context given to create_task (one reference held).
+  ContextState own_context_;
+  ContextState* context_ = &own_context_;
 };
 
 /// The task whose step is running on this thread, or nullptr.
