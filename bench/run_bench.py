@@ -23,7 +23,7 @@ import time
 # (implementation, binary). An implementation may have several binaries;
 # each run executes all of them once, in rotating order.
 BINARIES = [("duet", "duet_loop_bench"), ("asio", "asio_loop_bench"), ("libuv", "uv_loop_bench"),
-            ("duet", "duet_task_bench"), ("asio", "asio_task_bench")]
+            ("duet", "duet_task_bench"), ("asio", "asio_task_bench"), ("duet", "duet_context_bench")]
 IMPLS = sorted({impl for impl, _ in BINARIES})
 
 # Goals from the issues, as (workload, metric, peer, minimum speedup peer/duet).
@@ -35,6 +35,15 @@ GOALS = [
     ("timers", "rss_bytes_per_timer", "libuv", 2.0),  # <= 0.5x libuv's memory
     ("task_spawn", "ns_per_task", "asio", 8.0),
     ("ping_pong_future", "ns_per_hop", "asio", 3.0),
+]
+
+# Goals with no peer (Asio and libuv have no context variables), as
+# (workload, metric, maximum median).
+ABSOLUTE_GOALS = [
+    ("context_get", "ns_per_get", 5.0),
+    ("context_copy", "ns_per_copy", 5.0),
+    ("context_set", "ns_per_set", 50.0),
+    ("context_call_soon", "overhead_percent", 10.0),
 ]
 
 
@@ -122,6 +131,13 @@ def main():
         verdict = "met" if speed >= target else "SHORT"
         lines.append(f"- {workload} {metric}: duet {statistics.median(d):.2f} vs {peer} "
                      f"{statistics.median(p):.2f} -> {speed:.2f}x (goal >= {target}x): {verdict}")
+    for workload, metric, limit in ABSOLUTE_GOALS:
+        d = samples.get((workload, metric), {}).get("duet")
+        if not d:
+            lines.append(f"- {workload} {metric}: not measured")
+            continue
+        verdict = "met" if statistics.median(d) <= limit else "SHORT"
+        lines.append(f"- {workload} {metric}: duet {statistics.median(d):.2f} (goal <= {limit}): {verdict}")
     for workload, metric, what in [("call_soon_batch", "allocs_per_callback", "callback (batch)"),
                                    ("task_spawn", "allocs_per_task", "task"),
                                    ("ping_pong_future", "allocs_per_hop", "ping-pong hop")]:

@@ -70,7 +70,7 @@ std::uint32_t digit(const Node* node, std::uint32_t key) noexcept {
 }
 
 std::size_t position(const Node* node, std::uint32_t bit) noexcept {
-  return static_cast<std::size_t>(std::popcount(node->bitmap & (bit - 1)));
+  return popcount32(node->bitmap & (bit - 1));
 }
 
 void insert_slot(Node* node, std::uint32_t bit, void* slot) noexcept {
@@ -227,7 +227,8 @@ std::size_t map_size(const ContextMapNode* map) noexcept {
 
 // ---- the current context -------------------------------------------------------
 
-thread_local constinit ContextState* t_context = nullptr;
+constinit ContextState g_empty_context;
+thread_local constinit ContextState* t_context = &g_empty_context;
 
 namespace {
 
@@ -235,7 +236,7 @@ namespace {
 struct ThreadDefaultContext {
   ContextState state;
   ~ThreadDefaultContext() {
-    if (t_context == &state) t_context = nullptr;
+    if (t_context == &state) t_context = &g_empty_context;
   }
 };
 
@@ -245,7 +246,7 @@ std::atomic<std::uint64_t> g_next_context_ids{1};
 }  // namespace
 
 ContextState& current_context_state() {
-  if (ContextState* state = t_context) [[likely]]
+  if (ContextState* state = t_context; state != &g_empty_context) [[likely]]
     return *state;
   static thread_local ThreadDefaultContext default_context;
   t_context = &default_context.state;

@@ -61,6 +61,27 @@ Loop::Loop(std::unique_ptr<Backend> backend, std::unique_ptr<Clock> clock, LoopO
   if (!backend_) throw std::invalid_argument("duet::Loop needs a backend");
   if (!clock_) throw std::invalid_argument("duet::Loop needs a clock");
   callback_context_.borrowed = true;
+  ready_.set_reader_context(&callback_context_);
+  if (debug_) flags_.fetch_or(kDebug, std::memory_order_relaxed);
+}
+
+void Loop::set_debug(bool enabled) noexcept {
+  debug_ = enabled;
+  if (enabled)
+    flags_.fetch_or(kDebug, std::memory_order_relaxed);
+  else
+    flags_.fetch_and(static_cast<std::uint8_t>(~kDebug), std::memory_order_relaxed);
+}
+
+void Loop::check_can_schedule_slow() const {
+  const std::uint8_t flags = flags_.load(std::memory_order_relaxed);
+  if (flags & kClosed) throw_closed();
+  if (flags & kDebug) check_thread();
+}
+
+void Loop::prepare_call_soon_slow() {
+  check_can_schedule_slow();
+  drain_inbox();
 }
 
 Loop::~Loop() {
@@ -137,7 +158,7 @@ void Loop::post_threadsafe(detail::HandleNode* node) {
   else
     inbox_head_ = node;
   inbox_tail_ = node;
-  inbox_pending_.store(true, std::memory_order_release);
+  flags_.fetch_or(kInboxPending, std::memory_order_release);
   // Coalesce: write to the wake primitive only if the loop is blocked in
   // its poll and nobody has woken it yet. Done under the lock so that
   // close() (which takes the lock) can never race with a wake() on a
@@ -150,13 +171,13 @@ void Loop::post_threadsafe(detail::HandleNode* node) {
 }
 
 void Loop::drain_inbox() {
-  if (!inbox_pending_.load(std::memory_order_acquire)) return;
+  if (!(flags_.load(std::memory_order_acquire) & kInboxPending)) return;
   detail::HandleNode* node;
   {
     std::lock_guard lock(inbox_mutex_);
     node = inbox_head_;
     inbox_head_ = inbox_tail_ = nullptr;
-    inbox_pending_.store(false, std::memory_order_relaxed);
+    flags_.fetch_and(static_cast<std::uint8_t>(~kInboxPending), std::memory_order_relaxed);
   }
   while (node) {
     detail::HandleNode* next = node->next;
@@ -167,7 +188,7 @@ void Loop::drain_inbox() {
 }
 
 std::optional<Duration> Loop::poll_timeout() {
-  if (stopping_ || !ready_.empty() || inbox_pending_.load(std::memory_order_acquire)) return Duration::zero();
+  if (stopping_ || !ready_.empty() || (flags_.load(std::memory_order_acquire) & kInboxPending)) return Duration::zero();
   const detail::TimerQueue::Entry* next = timers_.top();
   if (!next) return std::nullopt;
   Duration until = next->when - time();
@@ -211,7 +232,7 @@ void Loop::process_events(std::span<const Event> events) {
 
 void Loop::process_ready() {
   if (in_process_ready_) throw RuntimeError("process_ready() called from a callback: iterations cannot nest");
-  if (closed_.load(std::memory_order_relaxed)) throw_closed();
+  if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
   RunningLoopScope running(this);
   ++iterations_;
   drain_inbox();
@@ -237,7 +258,8 @@ void Loop::process_ready() {
     ~Reset() {
       loop.in_process_ready_ = false;
       detail::t_context = outer_context;
-      loop.reset_callback_context(nullptr);
+      // A map a callback made is freed now.
+      loop.use_callback_context();
     }
   } reset{*this, detail::t_context};
   detail::t_context = &callback_context_;
@@ -247,7 +269,7 @@ void Loop::process_ready() {
     detail::ReadyEntry* entry = ready_.front();
     if (entry->ops) [[likely]] {
       if (entry->state == detail::EntryState::pending) {
-        use_callback_context(ready_.read_context());
+        use_callback_context();
         run_entry(entry);
       }
       ready_.pop();
@@ -257,9 +279,9 @@ void Loop::process_ready() {
       if (node->cancelled) {
         detail::release_node(node);
       } else {
-        use_callback_context(node->context);
+        reset_callback_context(node->context);
         run_node(node);
-        reset_callback_context(nullptr);  // the node's context may be gone now
+        reset_callback_context(ready_.read_context());  // the node's context may be gone now
       }
     }
   }
@@ -317,7 +339,6 @@ void Loop::check_slow(TimePoint start, detail::ReadyEntry* entry, detail::Handle
 }
 
 void Loop::run_once() {
-  std::optional<Duration> timeout = poll_timeout();
   // With callbacks ready the poll would be a zero-timeout one: it can only
   // collect I/O that is already pending. That costs a system call per
   // iteration (about 250 ns here), which dominated a chain of callbacks
@@ -330,6 +351,7 @@ void Loop::run_once() {
     process_ready();
     return;
   }
+  const std::optional<Duration> timeout = poll_timeout();
   callbacks_since_poll_ = 0;
   std::vector<Event>& events = events_scratch_;
   events.clear();
@@ -339,7 +361,7 @@ void Loop::run_once() {
 }
 
 void Loop::run_forever() {
-  if (closed_.load(std::memory_order_relaxed)) throw_closed();
+  if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
   if (running_) throw RuntimeError("This event loop is already running");
   RunningLoopScope running(this);
   running_ = true;
@@ -360,7 +382,7 @@ void Loop::run_forever() {
 
 void Loop::close() {
   if (is_running()) throw RuntimeError("Cannot close a running event loop");
-  if (closed_.load(std::memory_order_relaxed)) return;
+  if (flags_.load(std::memory_order_relaxed) & kClosed) return;
   detail::HandleNode* inbox;
   {
     std::lock_guard lock(inbox_mutex_);
@@ -370,7 +392,7 @@ void Loop::close() {
     inbox_closed_ = true;
     inbox = inbox_head_;
     inbox_head_ = inbox_tail_ = nullptr;
-    inbox_pending_.store(false, std::memory_order_relaxed);
+    flags_.fetch_and(static_cast<std::uint8_t>(~kInboxPending), std::memory_order_relaxed);
   }
   abandon_pending_tasks();
   // Drop everything pending. Destroying a callback may run destructors that
@@ -387,7 +409,7 @@ void Loop::close() {
     ready_.clear();
     timers_.clear();
   }
-  closed_.store(true, std::memory_order_release);  // from here every call_soon* throws
+  flags_.fetch_or(kClosed, std::memory_order_release);  // from here every call_soon* throws
   ready_.clear();
   timers_.clear();
   backend_.reset();

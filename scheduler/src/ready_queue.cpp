@@ -1,6 +1,7 @@
 // The ready queue's cold paths. See duet/detail/ready_queue.hpp.
 #include "duet/detail/ready_queue.hpp"
 
+#include "duet/context.hpp"
 #include "duet/detail/handle_node.hpp"
 
 #include <utility>
@@ -82,8 +83,18 @@ void ReadyQueue::clear() noexcept {
     head_ = tail_ = nullptr;
     head_offset_ = 0;
   }
-  release(std::exchange(read_context_, nullptr));
+  set_read_context(nullptr);
   write_context_ = nullptr;
+}
+
+void ReadyQueue::take_marker(ReadyEntry* marker) noexcept {
+  set_read_context(*static_cast<ContextMapNode**>(marker->storage()));  // the marker's reference
+  head_offset_ += marker->size;
+}
+
+void ReadyQueue::set_read_context(ContextMapNode* context) noexcept {
+  release(std::exchange(read_context_, context));
+  if (reader_ && reader_->borrowed) reader_->map = context;
 }
 
 }  // namespace duet::detail

@@ -65,18 +65,19 @@ struct ContextState : FramePooled {
 
 inline void retain(ContextState* state) noexcept { state->refs.fetch_add(1, std::memory_order_relaxed); }
 inline void release(ContextState* state) noexcept {
-  if (state->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete state;
+  if (state->refs.load(std::memory_order_acquire) == 1 || state->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete state;
 }
 
-/// This thread's current context; nullptr means the thread's own default
-/// context while it is still empty (so reading it needs no TLS guard).
+/// This thread's current context; never nullptr. Until the thread first
+/// sets a variable outside any context it is g_empty_context, an empty
+/// context shared by every thread and never changed, so that reading it
+/// needs neither a TLS guard nor a null check.
+extern constinit ContextState g_empty_context;
 extern thread_local constinit ContextState* t_context;
 
 /// The variables of the current context (borrowed).
-inline ContextMapNode* current_context_map() noexcept {
-  ContextState* state = t_context;
-  return state ? state->map : nullptr;
-}
+inline ContextMapNode* current_context_map() noexcept { return t_context->map; }
 
 /// The current context, creating the thread's default one if needed.
 ContextState& current_context_state();

@@ -94,12 +94,7 @@ class Loop {
   template <class F, class... Args>
     requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   Handle call_soon(F&& fn, Args&&... args) {
-    check_can_schedule();
-    // Posts from call_soon_threadsafe that are already in join the queue
-    // first, so that the order of calls made on this thread is kept
-    // (asyncio appends both to the same deque).
-    if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
-      drain_inbox();
+    prepare_call_soon();
     auto [block, entry] =
         ready_.emplace_in(detail::current_context_map(), bind(std::forward<F>(fn), std::forward<Args>(args)...));
     ++block->refs;  // the returned Handle's reference
@@ -109,9 +104,7 @@ class Loop {
   /// fn sets stays in it; RuntimeError (reported) if it is entered then.
   template <class F, class... Args>
   Handle call_soon(const Context& context, F&& fn, Args&&... args) {
-    check_can_schedule();
-    if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
-      drain_inbox();
+    prepare_call_soon();
     auto [block, entry] = ready_.emplace(in_context(context, std::forward<F>(fn), std::forward<Args>(args)...));
     ++block->refs;
     return Handle(block, entry);
@@ -207,7 +200,7 @@ class Loop {
   void close();
 
   bool is_running() const noexcept { return running_ || in_process_ready_; }
-  bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  bool is_closed() const noexcept { return flags_.load(std::memory_order_acquire) & kClosed; }
 
   // ---- the iteration, step by step ------------------------------------------
 
@@ -249,7 +242,7 @@ class Loop {
   // ---- debugging ----------------------------------------------------------
 
   bool get_debug() const noexcept { return debug_; }
-  void set_debug(bool enabled) noexcept { debug_ = enabled; }
+  void set_debug(bool enabled) noexcept;
   Duration slow_callback_duration() const noexcept { return slow_callback_duration_; }
   void set_slow_callback_duration(Duration d) noexcept { slow_callback_duration_ = d; }
 
@@ -291,9 +284,7 @@ class Loop {
   // task's step enters the task's own), with no Handle.
   template <class F>
   void call_soon_internal(F&& fn) {
-    check_can_schedule();
-    if (inbox_pending_.load(std::memory_order_relaxed)) [[unlikely]]
-      drain_inbox();
+    prepare_call_soon();
     ready_.emplace(std::forward<F>(fn));
   }
 
@@ -317,12 +308,25 @@ class Loop {
     return node;
   }
 
+  // flags_: what the scheduling fast paths must look at, in one byte, so
+  // that call_soon tests one load instead of three.
+  static constexpr std::uint8_t kClosed = 1;        // close() is done
+  static constexpr std::uint8_t kDebug = 2;         // debug mode
+  static constexpr std::uint8_t kInboxPending = 4;  // thread-safe posts wait in the inbox
+
   void check_can_schedule() const {
-    if (closed_.load(std::memory_order_relaxed)) [[unlikely]]
-      throw_closed();
-    if (debug_) [[unlikely]]
-      check_thread();
+    if (flags_.load(std::memory_order_relaxed) & (kClosed | kDebug)) [[unlikely]]
+      check_can_schedule_slow();
   }
+  void check_can_schedule_slow() const;
+  // check_can_schedule(), then: posts from call_soon_threadsafe that are
+  // already in join the queue first, so that the order of calls made on
+  // this thread is kept (asyncio appends both to the same deque).
+  void prepare_call_soon() {
+    if (flags_.load(std::memory_order_relaxed)) [[unlikely]]
+      prepare_call_soon_slow();
+  }
+  void prepare_call_soon_slow();
   [[noreturn]] static void throw_closed();
   void check_thread() const;
   void push_ready(detail::HandleNode* node);
@@ -330,11 +334,14 @@ class Loop {
   void post_threadsafe(detail::HandleNode* node);
   void drain_inbox();
   void run_entry(detail::ReadyEntry* entry);
-  // Makes the callback context a fresh copy of `map` (borrowed) unless it
-  // already is one (asyncio runs each Handle in its own context copy).
-  void use_callback_context(detail::ContextMapNode* map) noexcept {
-    if (callback_context_.map != map || callback_context_.id != 0) [[unlikely]]
-      reset_callback_context(map);
+  // The callback context is a fresh copy of the queue's read context
+  // (asyncio runs each Handle in its own copy) while it is borrowed: the
+  // queue keeps its map in step. A callback that set a variable (the only
+  // way to get a token, so an identity) left it un-borrowed; then it is
+  // reset before the next callback.
+  void use_callback_context() noexcept {
+    if (!callback_context_.borrowed) [[unlikely]]
+      reset_callback_context(ready_.read_context());
   }
   void reset_callback_context(detail::ContextMapNode* map) noexcept;
   void run_node(detail::HandleNode* node);
@@ -346,24 +353,27 @@ class Loop {
 
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Clock> clock_;
+  // The context callbacks run in: its map is the entry's (borrowed, kept
+  // in step by ready_) until a callback sets a variable, which gives it a
+  // map of its own. Declared before ready_, which refers to it to the end.
+  detail::ContextState callback_context_;
   detail::ReadyQueue ready_;
   detail::TimerQueue timers_;
 
-  // Thread-safe inbox. Invariants (under inbox_mutex_): inbox_pending_ is
-  // true iff inbox_head_ != nullptr; sleeping_ is true only between the
+  // Thread-safe inbox. Invariants (under inbox_mutex_): flags_ has
+  // kInboxPending iff inbox_head_ != nullptr; sleeping_ is true only between the
   // check in poll() and the backend's return; wake_sent_ implies sleeping_
   // was true when the wake was written (so at most one wake per sleep).
   mutable std::mutex inbox_mutex_;
   detail::HandleNode* inbox_head_ = nullptr;
   detail::HandleNode* inbox_tail_ = nullptr;
-  std::atomic<bool> inbox_pending_{false};
   bool sleeping_ = false;
   bool wake_sent_ = false;
   bool polling_ = false;  // a poll() is using the backend (maybe on another thread)
   bool inbox_closed_ = false;  // close() has begun: thread-safe posts are refused
   std::uint64_t wakeups_ = 0;
 
-  std::atomic<bool> closed_{false};
+  std::atomic<std::uint8_t> flags_{0};  // kClosed | kDebug | kInboxPending; changed by atomic or/and
   bool stopping_ = false;
   bool running_ = false;
   bool in_process_ready_ = false;
@@ -372,11 +382,8 @@ class Loop {
   std::size_t callbacks_since_poll_ = kIoPollInterval;  // the first iteration polls
   std::vector<Event> events_scratch_;  // run_once's event batch, reused
   detail::FutureBase* registry_head_ = nullptr;  // every live future/task state of this loop
-  // The context callbacks run in: its map is the entry's (borrowed) until
-  // a callback sets a variable, which gives it a map of its own.
-  detail::ContextState callback_context_;
 
-  bool debug_ = false;
+  bool debug_ = false;  // mirrors kDebug, for process_ready's plain reads
   Duration slow_callback_duration_;
   ExceptionHandler exception_handler_;
   LogSink log_sink_;

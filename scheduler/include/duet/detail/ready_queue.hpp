@@ -36,6 +36,9 @@
 //    by the last marker, or by read_context_ once that marker is consumed,
 //    so comparing it by address is safe. read_context_ is the context of
 //    the last marker consumed (owned).
+//  * The reader context (the loop's callback context) follows
+//    read_context_: while it is borrowed, its map is read_context_. So the
+//    loop checks one flag per callback, not two pointers.
 #pragma once
 
 #include <cstddef>
@@ -49,6 +52,7 @@
 namespace duet::detail {
 
 struct HandleNode;
+struct ContextState;
 
 enum class EntryState : std::uint8_t { pending, running, done, cancelled };
 
@@ -133,6 +137,8 @@ class ReadyQueue {
 
   /// The context of the callable front() returned last (borrowed).
   ContextMapNode* read_context() const noexcept { return read_context_; }
+  /// The context object that follows read_context() while it is borrowed.
+  void set_reader_context(ContextState* reader) noexcept { reader_ = reader; }
 
   /// Appends a node entry; the queue takes over one reference to `node`.
   void push_node(HandleNode* node) {
@@ -204,11 +210,8 @@ class ReadyQueue {
     return {tail_, entry};
   }
 
-  void take_marker(ReadyEntry* marker) noexcept {
-    release(read_context_);
-    read_context_ = *static_cast<ContextMapNode**>(marker->storage());  // the marker's reference
-    head_offset_ += marker->size;
-  }
+  void take_marker(ReadyEntry* marker) noexcept;
+  void set_read_context(ContextMapNode* context) noexcept;
 
   void add_block();
   /// Takes back the last allocate(): its bytes, and the block it added.
@@ -222,6 +225,7 @@ class ReadyQueue {
   std::size_t count_ = 0;
   ContextMapNode* write_context_ = nullptr;  // borrowed (see the invariants above)
   ContextMapNode* read_context_ = nullptr;   // owned
+  ContextState* reader_ = nullptr;
 };
 
 }  // namespace duet::detail
