@@ -29,6 +29,17 @@ duet::Coro<int> square_later(int x, std::chrono::milliseconds delay) {
   co_return x * x;
 }
 
+// A request id set per "request" task: every line it logs, and every
+// callback it schedules, sees its own id, never a sibling's.
+duet::ContextVar<std::string> request_id("request_id", "-");
+
+duet::Coro<void> handle_request(std::string id, std::chrono::milliseconds work, std::string* log) {
+  request_id.set(id);
+  co_await duet::sleep(work);
+  duet::get_running_loop().call_soon([log] { *log += " " + request_id.get(); });
+  co_await duet::yield_now();
+}
+
 duet::Coro<void> coroutine_part() {
   auto& loop = duet::get_running_loop();
   const auto t0 = loop.time();
@@ -51,6 +62,12 @@ duet::Coro<void> coroutine_part() {
   } catch (const duet::CancelledError& e) {
     std::printf("[%7.2f ms] task '%s' cancelled: %s\n", ms(), doomed.name().c_str(), e.message().c_str());
   }
+
+  std::string log;
+  co_await duet::gather(handle_request("r1", 20ms, &log), handle_request("r2", 5ms, &log),
+                        handle_request("r3", 10ms, &log));
+  std::printf("[%7.2f ms] three requests logged their own ids:%s (the caller still sees '%s')\n", ms(), log.c_str(),
+              request_id.get().c_str());
 
   try {
     co_await duet::task_group([&](duet::TaskGroup& tg) -> duet::Coro<void> {
