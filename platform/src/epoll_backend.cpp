@@ -83,7 +83,7 @@ EpollBackend::~EpollBackend() {
   ::close(epoll_fd_);
 }
 
-void EpollBackend::wait(std::optional<Duration> timeout, std::vector<Event>& out) {
+void EpollBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) {
   using clock = std::chrono::steady_clock;
   const auto deadline = timeout ? clock::now() + *timeout : clock::time_point::max();
   epoll_event events[kMaxEventsPerWait];
@@ -104,7 +104,7 @@ void EpollBackend::wait(std::optional<Duration> timeout, std::vector<Event>& out
       [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
       continue;
     }
-    out.push_back(Event{static_cast<EventTarget*>(events[i].data.ptr), to_flags(events[i].events), 0});
+    out.push_back(IoEvent{static_cast<EventTarget*>(events[i].data.ptr), to_flags(events[i].events), 0});
   }
 }
 

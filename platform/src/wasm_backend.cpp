@@ -14,7 +14,7 @@ namespace {
 
 class NonBlockingBackend final : public Backend {
  public:
-  void wait(std::optional<Duration> timeout, std::vector<Event>&) override {
+  void wait(std::optional<Duration> timeout, std::vector<IoEvent>&) override {
     // Nothing is scheduled and nothing can arrive (one thread, no I/O): a
     // real wait would never end. Say so instead of hanging the page.
     if (!timeout)

@@ -26,7 +26,7 @@ class WinEventBackend final : public Backend {
   WinEventBackend& operator=(const WinEventBackend&) = delete;
   ~WinEventBackend() override { ::CloseHandle(event_); }
 
-  void wait(std::optional<Duration> timeout, std::vector<Event>&) override {
+  void wait(std::optional<Duration> timeout, std::vector<IoEvent>&) override {
     DWORD ms = INFINITE;
     if (timeout) {
       auto rounded = std::chrono::ceil<std::chrono::milliseconds>(*timeout).count();

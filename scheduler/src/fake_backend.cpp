@@ -2,7 +2,7 @@
 
 namespace duet::testing {
 
-void FakeBackend::wait(std::optional<Duration> timeout, std::vector<Event>& out) {
+void FakeBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) {
   std::unique_lock lock(mutex_);
   ++waits_;
   last_timeout_ = timeout;
@@ -30,7 +30,7 @@ void FakeBackend::wake() noexcept {
   cv_.notify_all();
 }
 
-void FakeBackend::inject(Event event) {
+void FakeBackend::inject(IoEvent event) {
   {
     std::lock_guard lock(mutex_);
     injected_.push_back(event);

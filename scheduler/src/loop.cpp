@@ -10,9 +10,12 @@
 #include <string>
 
 namespace duet {
+
+thread_local constinit Loop* detail::t_running_loop = nullptr;
+
 namespace {
 
-thread_local constinit Loop* t_running_loop = nullptr;
+using detail::t_running_loop;
 
 // Makes `loop` this thread's running loop for a scope, refusing a second
 // loop (asyncio's _check_running / events._set_running_loop).
@@ -43,8 +46,6 @@ std::string seconds(Duration d) {
 }
 
 }  // namespace
-
-Loop* running_loop() noexcept { return t_running_loop; }
 
 Loop& get_running_loop() {
   if (!t_running_loop) throw RuntimeError("no running event loop");
@@ -196,7 +197,7 @@ std::optional<Duration> Loop::poll_timeout() {
   return std::min(until, kMaxPollTimeout);
 }
 
-void Loop::poll(std::optional<Duration> timeout, std::vector<Event>& events) {
+void Loop::poll(std::optional<Duration> timeout, std::vector<IoEvent>& events) {
   {
     // Under the lock: close() refuses to run while a poll (perhaps on a
     // driver's thread) is using the backend, and a post that arrives from
@@ -225,8 +226,8 @@ void Loop::poll(std::optional<Duration> timeout, std::vector<Event>& events) {
   }
 }
 
-void Loop::process_events(std::span<const Event> events) {
-  for (const Event& event : events)
+void Loop::process_events(std::span<const IoEvent> events) {
+  for (const IoEvent& event : events)
     if (event.target) event.target->on_event(*this, event);
 }
 
@@ -353,7 +354,7 @@ void Loop::run_once() {
   }
   const std::optional<Duration> timeout = poll_timeout();
   callbacks_since_poll_ = 0;
-  std::vector<Event>& events = events_scratch_;
+  std::vector<IoEvent>& events = events_scratch_;
   events.clear();
   poll(timeout, events);
   process_events(events);

@@ -73,7 +73,7 @@ TEST_CASE("run_forever blocks with nothing to do and wakes for a thread-safe cal
 TEST_CASE("a wake() before the wait makes the next wait return at once", "[platform][wakeup]") {
   auto backend = duet::platform::make_default_backend();
   backend->wake();
-  std::vector<duet::Event> events;
+  std::vector<duet::IoEvent> events;
   backend->wait(std::chrono::hours(1), events);  // returns at once, or the test times out
   CHECK(events.empty());                          // the wakeup itself is not an event
 }
@@ -98,7 +98,7 @@ TEST_CASE("epoll: a signal during the wait does not end it early (EINTR is retri
     std::this_thread::sleep_for(20ms);
     pthread_kill(waiter, SIGUSR1);
   });
-  std::vector<duet::Event> events;
+  std::vector<duet::IoEvent> events;
   const auto start = clock.now();
   backend->wait(100ms, events);
   const auto waited = clock.now() - start;

@@ -102,12 +102,12 @@ TEST_CASE("call_soon(stop); run_forever() runs each event's callback once (test_
   struct Target : duet::EventTarget {
     int events = 0;
     int callbacks = 0;
-    void on_event(duet::Loop& l, const duet::Event&) override {
+    void on_event(duet::Loop& l, const duet::IoEvent&) override {
       ++events;
       l.call_soon([this] { ++callbacks; });
     }
   } target;
-  loop.backend->inject(duet::Event{&target, duet::event_flags::readable, 0});
+  loop.backend->inject(duet::IoEvent{&target, duet::event_flags::readable, 0});
   for (int i = 1; i <= 2; ++i) {
     loop->call_soon([&] { loop->stop(); });
     loop->run_forever();
@@ -122,14 +122,14 @@ TEST_CASE("events reported by the backend become callbacks of the same iteration
   struct Target : duet::EventTarget {
     std::vector<std::string>* order;
     std::uint32_t seen = 0;
-    void on_event(duet::Loop& l, const duet::Event& e) override {
+    void on_event(duet::Loop& l, const duet::IoEvent& e) override {
       seen = e.flags;
       l.call_soon([this] { order->push_back("io"); });
     }
   } target;
   target.order = &order;
   loop->call_soon([&] { order.push_back("ready"); });
-  loop.backend->inject(duet::Event{&target, duet::event_flags::writable, 0});
+  loop.backend->inject(duet::IoEvent{&target, duet::event_flags::writable, 0});
   loop->run_once();
   // Like asyncio: _process_events appends after what was already ready.
   CHECK(order == std::vector<std::string>{"ready", "io"});
@@ -323,11 +323,11 @@ TEST_CASE("while callbacks keep the loop busy, I/O is still polled every kIoPoll
   // And an injected I/O event is seen within that many callbacks.
   struct Target : duet::EventTarget {
     int seen = 0;
-    void on_event(duet::Loop&, const duet::Event&) override { ++seen; }
+    void on_event(duet::Loop&, const duet::IoEvent&) override { ++seen; }
   } target;
   left = 1000;
   loop->call_soon(spin);
-  loop.backend->inject(duet::Event{&target, duet::event_flags::readable, 0});
+  loop.backend->inject(duet::IoEvent{&target, duet::event_flags::readable, 0});
   for (int i = 0; i < 62; ++i) loop->run_once();
   CHECK(target.seen == 1);
 }

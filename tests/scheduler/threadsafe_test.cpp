@@ -81,7 +81,7 @@ TEST_CASE("8 threads x 100k call_soon_threadsafe: none lost, FIFO per thread (te
 
 TEST_CASE("a burst of posts while the loop sleeps costs exactly one wake", "[threadsafe][threads]") {
   TestLoop loop;
-  std::vector<duet::Event> events;
+  std::vector<duet::IoEvent> events;
   // The loop's poll step may run on another thread (guest mode does that).
   std::thread poller([&] { loop->poll(std::nullopt, events); });
   while (loop.backend->wait_count() == 0) std::this_thread::yield();
@@ -102,7 +102,7 @@ TEST_CASE("posts racing with close() either land before it or throw; nothing lea
     std::atomic<int> ready{0};
     std::vector<std::thread> posters;
     // A poll blocked on another thread, so that posts take the wake path.
-    std::vector<duet::Event> events;
+    std::vector<duet::IoEvent> events;
     std::thread poller([&] { loop->poll(std::nullopt, events); });
     while (loop.backend->wait_count() == 0) std::this_thread::yield();
     for (int t = 0; t < 4; ++t)
@@ -132,7 +132,7 @@ TEST_CASE("posts racing with close() either land before it or throw; nothing lea
 
 TEST_CASE("close() is refused while another thread polls the loop", "[threadsafe][threads][close]") {
   TestLoop loop;
-  std::vector<duet::Event> events;
+  std::vector<duet::IoEvent> events;
   std::thread poller([&] { loop->poll(std::nullopt, events); });
   while (loop.backend->wait_count() == 0) std::this_thread::yield();
   CHECK_THROWS_AS(loop->close(), duet::RuntimeError);

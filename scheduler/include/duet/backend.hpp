@@ -40,20 +40,20 @@
 namespace duet {
 
 class Loop;
-struct Event;
+struct IoEvent;
 
 /// Whoever registered an fd or submitted an operation. on_event runs in
 /// process_events on the loop's thread and must only schedule work.
 class EventTarget {
  public:
-  virtual void on_event(Loop& loop, const Event& event) = 0;
+  virtual void on_event(Loop& loop, const IoEvent& event) = 0;
 
  protected:
   ~EventTarget() = default;
 };
 
 /// One thing a backend saw happen.
-struct Event {
+struct IoEvent {
   EventTarget* target = nullptr;
   std::uint32_t flags = 0;   // readiness: readable/writable/error bits
   std::int64_t result = 0;   // completion: bytes transferred, or -error
@@ -69,7 +69,7 @@ inline constexpr std::uint32_t hangup = 1u << 3;
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual void wait(std::optional<Duration> timeout, std::vector<Event>& out) = 0;
+  virtual void wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) = 0;
   virtual void wake() noexcept = 0;
   virtual std::string_view name() const noexcept = 0;
 };

@@ -66,4 +66,30 @@ class TimeoutError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A Barrier was aborted or reset while a task waited on it
+/// (asyncio.BrokenBarrierError).
+class BrokenBarrierError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
+/// get_nowait() on an empty queue (asyncio.QueueEmpty).
+class QueueEmpty : public std::runtime_error {
+ public:
+  QueueEmpty() : std::runtime_error("queue is empty") {}
+};
+
+/// put_nowait() on a full queue (asyncio.QueueFull).
+class QueueFull : public std::runtime_error {
+ public:
+  QueueFull() : std::runtime_error("queue is full") {}
+};
+
+/// put on a queue that was shut down, or get on one that is shut down and
+/// empty (asyncio.QueueShutDown, 3.13).
+class QueueShutDown : public std::runtime_error {
+ public:
+  QueueShutDown() : std::runtime_error("queue is shut down") {}
+};
+
 }  // namespace duet

@@ -214,10 +214,10 @@ class Loop {
   /// Phase 3: asks the backend to wait at most `timeout`, appending events.
   /// The one step a driver may run on another thread (never concurrently
   /// with the other steps' use of `events`).
-  void poll(std::optional<Duration> timeout, std::vector<Event>& events);
+  void poll(std::optional<Duration> timeout, std::vector<IoEvent>& events);
 
   /// Phase 4: turns backend events into ready callbacks.
-  void process_events(std::span<const Event> events);
+  void process_events(std::span<const IoEvent> events);
 
   /// Phase 5: moves thread-safe posts and due timers (deadline <= time())
   /// to the ready queue, then runs exactly the callbacks in it at that
@@ -380,7 +380,7 @@ class Loop {
   std::atomic<std::thread::id> owner_thread_{};
   std::uint64_t iterations_ = 0;
   std::size_t callbacks_since_poll_ = kIoPollInterval;  // the first iteration polls
-  std::vector<Event> events_scratch_;  // run_once's event batch, reused
+  std::vector<IoEvent> events_scratch_;  // run_once's event batch, reused
   detail::FutureBase* registry_head_ = nullptr;  // every live future/task state of this loop
 
   bool debug_ = false;  // mirrors kDebug, for process_ready's plain reads
@@ -389,9 +389,13 @@ class Loop {
   LogSink log_sink_;
 };
 
+namespace detail {
+extern thread_local constinit Loop* t_running_loop;
+}
+
 /// The loop running on this thread (in run_forever or inside an iteration),
 /// or nullptr (asyncio's _get_running_loop).
-Loop* running_loop() noexcept;
+inline Loop* running_loop() noexcept { return detail::t_running_loop; }
 
 /// The loop running on this thread; throws RuntimeError("no running event
 /// loop") when there is none (asyncio.get_running_loop).

@@ -17,7 +17,7 @@ class EpollBackend final : public Backend {
   EpollBackend& operator=(const EpollBackend&) = delete;
   ~EpollBackend() override;
 
-  void wait(std::optional<Duration> timeout, std::vector<Event>& out) override;
+  void wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) override;
   void wake() noexcept override;
   std::string_view name() const noexcept override { return "epoll"; }
 

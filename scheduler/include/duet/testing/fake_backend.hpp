@@ -24,12 +24,12 @@ class FakeBackend final : public Backend {
  public:
   explicit FakeBackend(ManualClock* autojump_clock = nullptr) : clock_(autojump_clock) {}
 
-  void wait(std::optional<Duration> timeout, std::vector<Event>& out) override;
+  void wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) override;
   void wake() noexcept override;
   std::string_view name() const noexcept override { return "fake"; }
 
   /// From any thread: the next (or current) wait reports this event.
-  void inject(Event event);
+  void inject(IoEvent event);
 
   std::uint64_t wake_count() const;
   std::uint64_t wait_count() const;
@@ -40,7 +40,7 @@ class FakeBackend final : public Backend {
   ManualClock* clock_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<Event> injected_;
+  std::vector<IoEvent> injected_;
   bool woken_ = false;
   std::uint64_t wakes_ = 0;
   std::uint64_t waits_ = 0;
