@@ -209,10 +209,17 @@ void map_erase(ContextMapNode*& map, std::uint32_t key, ContextValue** old) {
     }
     remove_slot(path[level - 1], 1u << digit(path[level - 1], key));
   }
-  // Collapse roots left with only digit 0 (keeps lookups short).
+  // Collapse roots left with only digit 0 (keeps lookups short). The root
+  // is ours, but a child below it (off the erased key's path) may be
+  // shared with a snapshot: it is handed over, never freed here.
   while (map->shift > 0 && map->count == 1 && map->bitmap == 1u) {
     Node* child = static_cast<Node*>(map->slots()[0]);
-    free_node(map);
+    if (unique(map)) {
+      free_node(map);  // its reference to child becomes ours
+    } else {
+      retain(child);
+      release(map);
+    }
     map = child;
   }
 }
@@ -232,10 +239,15 @@ thread_local constinit ContextState* t_context = &g_empty_context;
 
 namespace {
 
+thread_local constinit bool t_default_context_gone = false;
+
 // The context of a thread outside any run (CPython's per-thread context).
 struct ThreadDefaultContext {
   ContextState state;
   ~ThreadDefaultContext() {
+    // From here a set() outside any context fails (see
+    // current_context_state); values destroyed below see an empty context.
+    t_default_context_gone = true;
     if (t_context == &state) t_context = &g_empty_context;
   }
 };
@@ -248,6 +260,8 @@ std::atomic<std::uint64_t> g_next_context_ids{1};
 ContextState& current_context_state() {
   if (ContextState* state = t_context; state != &g_empty_context) [[likely]]
     return *state;
+  if (t_default_context_gone)
+    throw RuntimeError("ContextVar.set() outside any context while this thread exits");
   static thread_local ThreadDefaultContext default_context;
   t_context = &default_context.state;
   return default_context.state;

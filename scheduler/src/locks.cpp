@@ -11,8 +11,9 @@ namespace detail {
 
 Loop& LoopBound::bind_slow(Loop* running) {
   if (!running) throw RuntimeError(std::string("no running event loop (") + kind_ + " used outside a loop)");
-  if (!loop_) {
+  if (serial_ == 0) {
     loop_ = running;
+    serial_ = running->serial();
     return *running;
   }
   throw RuntimeError(std::string("<") + kind_ + "> is bound to a different event loop");

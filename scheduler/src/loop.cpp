@@ -34,6 +34,11 @@ class RunningLoopScope {
   Loop* previous_;
 };
 
+std::uint64_t next_loop_serial() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 bool debug_from_environment() {
   const char* value = std::getenv("DUET_DEBUG");
   return value && *value && std::strcmp(value, "0") != 0;
@@ -58,7 +63,8 @@ Loop::Loop(std::unique_ptr<Backend> backend, std::unique_ptr<Clock> clock, LoopO
     : backend_(std::move(backend)),
       clock_(std::move(clock)),
       debug_(options.debug.value_or(debug_from_environment())),
-      slow_callback_duration_(options.slow_callback_duration) {
+      slow_callback_duration_(options.slow_callback_duration),
+      serial_(next_loop_serial()) {
   if (!backend_) throw std::invalid_argument("duet::Loop needs a backend");
   if (!clock_) throw std::invalid_argument("duet::Loop needs a clock");
   callback_context_.borrowed = true;
@@ -282,17 +288,22 @@ void Loop::process_ready() {
       } else {
         reset_callback_context(node->context);
         run_node(node);
-        reset_callback_context(ready_.read_context());  // the node's context may be gone now
+        // Back to the queue's context before the node (and perhaps the
+        // last reference to its context) goes.
+        reset_callback_context(ready_.read_context());
+        detail::release_node(node);
       }
     }
   }
 }
 
 void Loop::reset_callback_context(detail::ContextMapNode* map) noexcept {
-  if (!callback_context_.borrowed) detail::release(callback_context_.map);
+  // Repoint first, release after: values' destructors may read variables.
+  detail::ContextMapNode* const owned = callback_context_.borrowed ? nullptr : callback_context_.map;
   callback_context_.map = map;
   callback_context_.borrowed = true;
   callback_context_.id = 0;
+  detail::release(owned);
 }
 
 inline void Loop::run_entry(detail::ReadyEntry* entry) {
@@ -321,7 +332,6 @@ void Loop::run_node(detail::HandleNode* node) {
     check_slow(start, nullptr, node);
   node->running = false;
   node->callback.reset();  // captures die now, even if a TimerHandle lives on
-  detail::release_node(node);
 }
 
 void Loop::report_callback_exception(std::string handle) {

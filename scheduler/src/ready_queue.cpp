@@ -93,8 +93,9 @@ void ReadyQueue::take_marker(ReadyEntry* marker) noexcept {
 }
 
 void ReadyQueue::set_read_context(ContextMapNode* context) noexcept {
-  release(std::exchange(read_context_, context));
+  ContextMapNode* const old = std::exchange(read_context_, context);
   if (reader_ && reader_->borrowed) reader_->map = context;
+  release(old);  // last: values' destructors may read variables
 }
 
 }  // namespace duet::detail

@@ -137,7 +137,17 @@ void TaskBase::yield_once(coro::coroutine_handle<> where) {
 
 void TaskBase::step() {
   if (done()) return;
-  TaskContextScope context(context_, context_ != &own_context_);
+  bool finished;
+  {
+    TaskContextScope context(context_, context_ != &own_context_);
+    finished = step_in_context();
+  }
+  // After the scope: dropping the last reference destroys own_context_,
+  // which must not be current then (values' destructors may read it).
+  if (finished) release();  // the loop's reference; may delete this
+}
+
+bool TaskBase::step_in_context() {
   if (must_cancel_) {
     // As asyncio's __step: if the awaited future was itself cancelled, its
     // CancelledError (and message) is the one thrown; otherwise a new one.
@@ -153,23 +163,17 @@ void TaskBase::step() {
     started_ = true;
     if (pending_throw_) {  // cancelled before its first step: the body never runs
       pending_throw_ = nullptr;
-      finish_cancelled();
-      return;
+      mark_done(State::cancelled);
+      std::exchange(top_, {}).destroy();
+      return true;
     }
     resume_point_ = top_;
   }
   std::exchange(resume_point_, {}).resume();
-  if (top_.done()) {
-    take_coroutine_result();
-    std::exchange(top_, {}).destroy();
-    release();  // the loop's reference; may delete this
-  }
-}
-
-void TaskBase::finish_cancelled() {
-  mark_done(State::cancelled);
+  if (!top_.done()) return false;
+  take_coroutine_result();
   std::exchange(top_, {}).destroy();
-  release();
+  return true;
 }
 
 void TaskBase::abandon() noexcept {
@@ -188,7 +192,13 @@ void TaskBase::abandon() noexcept {
   callbacks_tail_ = nullptr;
   waiter_ = nullptr;
   release_fut_waiter();
-  std::exchange(top_, {}).destroy();
+  {
+    // The frame's destructors run in the task's context, as its steps did.
+    ContextState* const outer = t_context;
+    t_context = context_;
+    std::exchange(top_, {}).destroy();
+    t_context = outer;
+  }
   release();
 }
 

@@ -59,7 +59,7 @@ struct ContextState : FramePooled {
   ContextState(const ContextState&) = delete;
   ContextState& operator=(const ContextState&) = delete;
   ~ContextState() {
-    if (!borrowed) release(map);
+    if (!borrowed) release(std::exchange(map, nullptr));  // empty while values are destroyed
   }
 };
 

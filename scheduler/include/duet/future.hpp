@@ -47,7 +47,7 @@ class FutureState final : public FutureBase, public ValueSlot<T> {
 /// Makes a done callback node that calls fn(handle) with a copy of
 /// `handle`, in a copy of the current context.
 template <class Handle, class F>
-HandleNode* make_done_node(const Handle& handle, F&& fn) {
+HandleNode* make_done_node(const Handle& handle, F&& fn, bool in_current_context = true) {
   HandleNode* node = acquire_node();
   try {
     node->callback.emplace([h = handle, fn = std::forward<F>(fn)]() mutable { fn(h); });
@@ -55,7 +55,7 @@ HandleNode* make_done_node(const Handle& handle, F&& fn) {
     release_node(node);
     throw;
   }
-  node->context = retain(current_context_map());
+  if (in_current_context) node->context = retain(current_context_map());
   return node;
 }
 
@@ -182,9 +182,10 @@ class Future {
   /// The same, running fn in `context` itself (asyncio's context=).
   template <class F>
   DoneCallbackId add_done_callback(F&& fn, const Context& context) {
-    return add_done_callback([context, fn = std::forward<F>(fn)](const Future& done) mutable {
-      context.run(fn, done);
-    });
+    detail::HandleNode* node = detail::make_done_node(
+        *this, [context, fn = std::forward<F>(fn)](const Future& done) mutable { context.run(fn, done); }, false);
+    base_->add_callback_node(node);
+    return DoneCallbackId(node);
   }
   /// Removes a callback not yet scheduled; returns how many were removed.
   std::size_t remove_done_callback(DoneCallbackId id) noexcept {

@@ -133,7 +133,11 @@ class Loop {
   }
   template <class F, class... Args>
   TimerHandle call_at(TimePoint when, const Context& context, F&& fn, Args&&... args) {
-    return call_at(when, in_context(context, std::forward<F>(fn), std::forward<Args>(args)...));
+    check_can_schedule();
+    detail::HandleNode* node = make_node(nullptr, in_context(context, std::forward<F>(fn), std::forward<Args>(args)...));
+    push_timer(when, node);
+    ++node->refs;
+    return TimerHandle(node);
   }
 
   /// From any thread: schedules fn(args...) like call_soon, in a copy of
@@ -265,6 +269,10 @@ class Loop {
   Backend& backend();
   Clock& clock() noexcept { return *clock_; }
 
+  /// A number no other loop of this process has had (a loop's address may
+  /// be reused by a later loop).
+  std::uint64_t serial() const noexcept { return serial_; }
+
  private:
   friend class Handle;
   friend class detail::FutureBase;
@@ -385,6 +393,7 @@ class Loop {
 
   bool debug_ = false;  // mirrors kDebug, for process_ready's plain reads
   Duration slow_callback_duration_;
+  std::uint64_t serial_;
   ExceptionHandler exception_handler_;
   LogSink log_sink_;
 };

@@ -116,6 +116,12 @@ class Task : public Future<T> {
     return Future<T>::add_done_callback(
         [self = *this, fn = std::forward<F>(fn)](const Future<T>&) mutable { fn(self); });
   }
+  /// The same, running fn in `context` itself (asyncio's context=).
+  template <class F>
+  DoneCallbackId add_done_callback(F&& fn, const Context& context) {
+    return Future<T>::add_done_callback(
+        [self = *this, fn = std::forward<F>(fn)](const Future<T>&) mutable { fn(self); }, context);
+  }
 
   /// This task, type-erased.
   TaskRef ref() const noexcept { return TaskRef(task()); }

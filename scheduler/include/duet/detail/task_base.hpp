@@ -77,7 +77,9 @@ class TaskBase : public FutureBase {
   void release_fut_waiter() noexcept;
   /// The top coroutine finished: take its result or exception.
   virtual void take_coroutine_result() = 0;
-  void finish_cancelled();
+  /// step()'s work inside the task's context; true when the task is done
+  /// and the loop's reference must go.
+  bool step_in_context();
 
   coro::coroutine_handle<> top_;
   coro::coroutine_handle<> resume_point_;

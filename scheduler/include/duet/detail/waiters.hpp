@@ -31,17 +31,17 @@ class LoopBound {
 
   Loop& bind() {
     Loop* running = running_loop();
-    if (running == loop_ && running) [[likely]]
+    if (running == loop_ && running && running->serial() == serial_) [[likely]]
       return *running;
     return bind_slow(running);
   }
-  Loop* bound_loop() const noexcept { return loop_; }
 
  private:
   Loop& bind_slow(Loop* running);
 
   const char* kind_;
   Loop* loop_ = nullptr;
+  std::uint64_t serial_ = 0;  // the loop's, in case its address is reused
 };
 
 /// One waiting coroutine: its future and its place in a WaiterList.
