@@ -654,7 +654,7 @@ TEST_CASE("a value's destructor may read context variables when the last context
   std::vector<int> log;
   auto child = [&]() -> Coro<void> {
     request_id.set(7);
-    span.set(std::make_shared<Span>(Span{&request_id, &log}));
+    span.set(std::shared_ptr<Span>(new Span{&request_id, &log}));
     duet::get_running_loop().call_later(1s, [] {});  // the timer's context holds the span too
     co_return;
   };
