@@ -88,11 +88,68 @@ void ping_pong(const bench::Args& args) {
                 "allocs");
 }
 
+// W3's queue variant: the same hand-off through two unbounded Queues.
+duet::Coro<void> queue_player_a(duet::Queue<long>& to_b, duet::Queue<long>& to_a, long rounds) {
+  for (long i = 0; i < rounds; ++i) {
+    co_await to_b.put(i);
+    long v = co_await to_a.get();
+    if (v != i) std::abort();
+  }
+}
+
+duet::Coro<void> queue_player_b(duet::Queue<long>& to_b, duet::Queue<long>& to_a, long rounds) {
+  for (long i = 0; i < rounds; ++i) {
+    long v = co_await to_b.get();
+    co_await to_a.put(v);
+  }
+}
+
+void ping_pong_queue(const bench::Args& args) {
+  const long hops = args.scale(1'000'000, 10'000);
+  auto loop = duet::native::new_event_loop();
+  duet::Queue<long> to_a, to_b;
+  auto run = [&](long rounds) {
+    auto b = loop->create_task(queue_player_b(to_b, to_a, rounds));
+    auto a = loop->create_task(queue_player_a(to_b, to_a, rounds));
+    loop->run_until_complete(duet::Future<void>(a));
+    loop->run_until_complete(duet::Future<void>(b));
+  };
+  run(1000);  // warm-up
+  const long allocs_before = bench::g_allocations.load();
+  const double t0 = bench::now_ns();
+  run(hops / 2);
+  const double t1 = bench::now_ns();
+  bench::report("duet", "ping_pong_queue", "ns_per_hop", (t1 - t0) / hops, "ns");
+  bench::report("duet", "ping_pong_queue", "allocs_per_hop", double(bench::g_allocations.load() - allocs_before) / hops,
+                "allocs");
+}
+
+// An uncontended Lock: acquire + release in one task, no other task around.
+duet::Coro<void> lock_loop(duet::Lock& lock, long n) {
+  for (long i = 0; i < n; ++i) {
+    co_await lock.acquire();
+    lock.release();
+  }
+}
+
+void lock_uncontended(const bench::Args& args) {
+  const long n = args.scale(20'000'000, 100'000);
+  auto loop = duet::native::new_event_loop();
+  duet::Lock lock;
+  loop->run_until_complete(lock_loop(lock, 1000));  // warm-up
+  const double t0 = bench::now_ns();
+  loop->run_until_complete(lock_loop(lock, n));
+  const double t1 = bench::now_ns();
+  bench::report("duet", "lock_uncontended", "ns_per_acquire_release", (t1 - t0) / n, "ns");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bench::Args args = bench::parse_args(argc, argv);
   if (args.wants("task_spawn")) task_spawn(args);
   if (args.wants("ping_pong_future")) ping_pong(args);
+  if (args.wants("ping_pong_queue")) ping_pong_queue(args);
+  if (args.wants("lock_uncontended")) lock_uncontended(args);
   return 0;
 }

@@ -44,6 +44,13 @@ ABSOLUTE_GOALS = [
     ("context_copy", "ns_per_copy", 5.0),
     ("context_set", "ns_per_set", 50.0),
     ("context_call_soon", "overhead_percent", 10.0),
+    ("lock_uncontended", "ns_per_acquire_release", 10.0),
+]
+
+# Goals between two duet workloads of the same run, as (workload, metric,
+# reference workload, reference metric, maximum ratio).
+RELATIVE_GOALS = [
+    ("ping_pong_queue", "ns_per_hop", "ping_pong_future", "ns_per_hop", 1.5),
 ]
 
 
@@ -138,6 +145,16 @@ def main():
             continue
         verdict = "met" if statistics.median(d) <= limit else "SHORT"
         lines.append(f"- {workload} {metric}: duet {statistics.median(d):.2f} (goal <= {limit}): {verdict}")
+    for workload, metric, ref_workload, ref_metric, limit in RELATIVE_GOALS:
+        d = samples.get((workload, metric), {}).get("duet")
+        r = samples.get((ref_workload, ref_metric), {}).get("duet")
+        if not d or not r:
+            lines.append(f"- {workload} {metric} vs {ref_workload}: not measured")
+            continue
+        ratio = statistics.median(d) / statistics.median(r)
+        verdict = "met" if ratio <= limit else "SHORT"
+        lines.append(f"- {workload} {metric}: {statistics.median(d):.2f} vs {ref_workload} "
+                     f"{statistics.median(r):.2f} -> {ratio:.2f}x (goal <= {limit}x): {verdict}")
     for workload, metric, what in [("call_soon_batch", "allocs_per_callback", "callback (batch)"),
                                    ("task_spawn", "allocs_per_task", "task"),
                                    ("ping_pong_future", "allocs_per_hop", "ping-pong hop")]:

@@ -204,9 +204,11 @@ TEST_CASE("a newcomer does not overtake a woken getter (fairness)", "[queues]") 
   CHECK(got == std::vector<std::string>{"waiting:x", "newcomer:y"});
 }
 
-TEST_CASE("a woken getter whose item was taken by get_nowait waits again at the front", "[queues]") {
+TEST_CASE("an item reserved for a woken getter is not handed to get_nowait; a free slot reserved for a woken "
+          "putter not to put_nowait",
+          "[queues]") {
   TestLoop loop;
-  duet::Queue<int> q;
+  duet::Queue<int> q(1);
   std::vector<std::string> got;
   auto getter = [&](std::string name) -> Coro<void> {
     int item = co_await q.get();
@@ -214,17 +216,22 @@ TEST_CASE("a woken getter whose item was taken by get_nowait waits again at the 
   };
   auto main = [&]() -> Coro<void> {
     auto first = duet::create_task(getter("first"));
-    auto second = duet::create_task(getter("second"));
     co_await duet::sleep(1ms);
-    q.put_nowait(1);             // wakes first ...
-    CHECK(q.get_nowait() == 1);  // ... but the item is taken before it runs
+    q.put_nowait(1);  // wakes first, and the item is set aside for it
+    CHECK(q.qsize() == 1);
+    CHECK_THROWS_AS(q.get_nowait(), duet::QueueEmpty);
+    co_await first;
+
+    q.put_nowait(2);  // full
+    auto p = duet::create_task(put_into(q, 3));
     co_await duet::sleep(1ms);
-    q.put_nowait(2);
-    q.put_nowait(3);
-    co_await duet::gather(first, second);
+    CHECK(q.get_nowait() == 2);  // wakes the putter, the slot is set aside
+    CHECK_THROWS_AS(q.put_nowait(4), duet::QueueFull);
+    co_await p;
+    CHECK(q.get_nowait() == 3);
   };
   loop->run_until_complete(main());
-  CHECK(got == std::vector<std::string>{"first:2", "second:3"});
+  CHECK(got == std::vector<std::string>{"first:1"});
 }
 
 TEST_CASE("task_done and join; task_done too often raises ValueError (test_task_done / test_task_done_underflow / "

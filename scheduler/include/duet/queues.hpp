@@ -8,13 +8,14 @@
 //   jobs.shutdown();                            // put throws QueueShutDown; get drains, then throws
 //
 // Behaviour beyond asyncio's, for fairness: a getter woken by a put keeps
-// its turn — a task arriving later waits behind it instead of taking the
-// item first (asyncio lets the newcomer take it and sends the woken getter
-// to the back of the line); the same holds for putters and free space.
-// When the item a woken getter expected was taken by get_nowait() it waits
-// again at the front. Cancellation never loses an item: a getter cancelled
-// after it was woken passes the wakeup to the next one and leaves the item
-// in the queue; a cancelled put() never stored its item.
+// its turn — the item is reserved for it, so a task arriving later (or a
+// get_nowait()) cannot take it first; asyncio lets the newcomer take it
+// and sends the woken getter to the back of the line. The same holds for
+// putters and free slots. Cancellation never loses an item: a getter
+// cancelled after it was woken hands its reservation to the next getter
+// and the item stays in the queue; a cancelled put() never stored its
+// item. The waiting needs no coroutine of its own: the awaiter holds the
+// waiter, so a hand-off costs about what a future hand-off does.
 //
 // Items are moved in and out, never copied (move-only T works). Bound to
 // the loop that first waits on it. Loop thread only.
@@ -25,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -84,6 +86,9 @@ struct PriorityStore {
 
 template <class T, class Store>
 class BasicQueue {
+  using Waiter = detail::Waiter<bool>;
+  using Waiters = detail::WaiterList<bool>;
+
  public:
   class GetAwaiter;
   class PutAwaiter;
@@ -108,19 +113,21 @@ class BasicQueue {
   /// QueueShutDown once the queue is shut down and empty.
   GetAwaiter get() noexcept { return GetAwaiter(*this); }
 
-  /// Stores item now: QueueFull if full, QueueShutDown if shut down.
+  /// Stores item now: QueueFull if full (or the free slots are promised to
+  /// woken putters), QueueShutDown if shut down.
   void put_nowait(T item) {
     if (shut_down_) throw QueueShutDown();
-    if (full()) throw QueueFull();
+    if (!has_free_slot()) throw QueueFull();  // also when the free slots are promised to woken putters
     store(std::move(item));
   }
-  /// Takes an item now: QueueEmpty if empty (QueueShutDown if also shut
-  /// down).
+  /// Takes an item now: QueueEmpty if empty or every item is promised to a
+  /// woken getter (QueueShutDown if empty and shut down).
   T get_nowait() {
     if (empty()) {
       if (shut_down_) throw QueueShutDown();
       throw QueueEmpty();
     }
+    if (store_.size() <= woken_getters_) throw QueueEmpty();  // every item is promised to a woken getter
     return take();
   }
 
@@ -148,38 +155,79 @@ class BasicQueue {
       }
       if (unfinished_ == 0) finished_.set();
     }
-    while (wake_next(getters_, woken_getters_)) {
+    while (wake_next(getters_, woken_getters_, false)) {
     }
-    while (wake_next(putters_, woken_putters_)) {
+    while (wake_next(putters_, woken_putters_, false)) {
     }
   }
 
+  /// What co_await q.get() uses. Waits in the getters' line; a put wakes
+  /// the first getter and reserves an item for it.
   class [[nodiscard]] GetAwaiter {
    public:
     explicit GetAwaiter(BasicQueue& queue) noexcept : queue_(queue) {}
+    GetAwaiter(GetAwaiter&& other) noexcept : queue_(other.queue_) {}  // before it is awaited
+    GetAwaiter& operator=(GetAwaiter&&) = delete;
+    ~GetAwaiter() { leave(); }  // the awaiting coroutine was destroyed mid-wait
+
     bool await_ready() {
       queue_.bound_.bind();
-      if (!queue_.may_get_now()) return false;
-      now_.emplace(queue_.take());
-      return true;
+      if (queue_.may_get_now()) {
+        now_.emplace(queue_.take());
+        return true;
+      }
+      if (queue_.shut_down_ && queue_.empty()) throw QueueShutDown();
+      return false;
     }
-    coro::coroutine_handle<> await_suspend(coro::coroutine_handle<> caller) {
-      return slow_.start(queue_.get_slow(), caller);
+    void await_suspend(coro::coroutine_handle<> caller) {
+      waiter_.emplace(queue_.bound_.bind());
+      queue_.getters_.push_back(*waiter_);
+      inner_.emplace(waiter_->future.operator co_await());
+      inner_->await_suspend(caller);
     }
     T await_resume() {
       if (now_) return std::move(*now_);
-      return slow_.result();
+      try {
+        inner_->await_resume();
+      } catch (...) {
+        // Cancelled. A reservation this getter cannot use goes to the next.
+        if (leave()) queue_.pass_get_turn();
+        throw;
+      }
+      leave();
+      // The reserved item, unless shutdown(immediate) dropped it; woken by
+      // shutdown with nothing left: QueueShutDown.
+      if (queue_.qsize() > queue_.woken_getters_) return queue_.take();
+      throw QueueShutDown();
     }
 
    private:
+    // Leaves the line; true if it held a reservation (now released).
+    bool leave() noexcept {
+      if (!waiter_) return false;
+      queue_.getters_.remove(*waiter_);
+      const bool reserved = holds_reservation(*waiter_);
+      if (reserved) --queue_.woken_getters_;
+      waiter_.reset();
+      return reserved;
+    }
+
     BasicQueue& queue_;
     std::optional<T> now_;
-    detail::SlowPath<T> slow_;
+    std::optional<Waiter> waiter_;
+    std::optional<detail::FutureAwaiter<bool>> inner_;
   };
 
+  /// What co_await q.put(item) uses. Waits in the putters' line; a get
+  /// wakes the first putter and reserves a free slot for it.
   class [[nodiscard]] PutAwaiter {
    public:
     PutAwaiter(BasicQueue& queue, T item) : queue_(queue), item_(std::move(item)) {}
+    PutAwaiter(PutAwaiter&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
+        : queue_(other.queue_), item_(std::move(other.item_)) {}
+    PutAwaiter& operator=(PutAwaiter&&) = delete;
+    ~PutAwaiter() { leave(); }
+
     bool await_ready() {
       queue_.bound_.bind();
       if (queue_.shut_down_) throw QueueShutDown();
@@ -187,125 +235,90 @@ class BasicQueue {
       queue_.store(std::move(item_));
       return true;
     }
-    coro::coroutine_handle<> await_suspend(coro::coroutine_handle<> caller) {
-      return slow_.start(queue_.put_slow(std::move(item_)), caller);
+    void await_suspend(coro::coroutine_handle<> caller) {
+      waiter_.emplace(queue_.bound_.bind());
+      queue_.putters_.push_back(*waiter_);
+      inner_.emplace(waiter_->future.operator co_await());
+      inner_->await_suspend(caller);
     }
     void await_resume() {
-      if (slow_.started()) slow_.result();
+      if (!waiter_) return;  // stored at once
+      try {
+        inner_->await_resume();
+      } catch (...) {
+        if (leave()) queue_.pass_put_turn();
+        throw;
+      }
+      leave();
+      if (queue_.shut_down_) throw QueueShutDown();
+      queue_.store(std::move(item_));  // into the reserved slot
     }
 
    private:
+    bool leave() noexcept {
+      if (!waiter_) return false;
+      queue_.putters_.remove(*waiter_);
+      const bool reserved = holds_reservation(*waiter_);
+      if (reserved) --queue_.woken_putters_;
+      waiter_.reset();
+      return reserved;
+    }
+
     BasicQueue& queue_;
     T item_;
-    detail::SlowPath<void> slow_;
+    std::optional<Waiter> waiter_;
+    std::optional<detail::FutureAwaiter<bool>> inner_;
   };
 
  private:
-  using Waiter = detail::Waiter<bool>;
-  using Waiters = detail::WaiterList<bool>;
 
-  // Counts a woken waiter until it runs (also if its frame is destroyed
-  // first), so that newcomers queue behind it.
-  class Woken {
-   public:
-    Woken(const Waiter& waiter, std::size_t& count) noexcept : waiter_(waiter), count_(count) {}
-    Woken(const Woken&) = delete;
-    Woken& operator=(const Woken&) = delete;
-    ~Woken() { settle(); }
-    // The waiter is running again: it no longer holds a turn.
-    void settle() noexcept {
-      if (!settled_ && waiter_.future.done() && !waiter_.future.cancelled()) --count_;
-      settled_ = true;
-    }
+  // Fairness by reservation. A waiter woken by a put (get) has an item
+  // (a free slot) set aside for it until it runs:
+  //   woken_getters_ <= qsize()            (while not shut down)
+  //   qsize() + woken_putters_ <= maxsize  (bounded queues)
+  // so a newcomer, or get_nowait()/put_nowait(), cannot take it first, and
+  // a woken waiter never has to wait again. A waiter woken by shutdown()
+  // holds no reservation (its future's result is false).
+  static bool holds_reservation(const Waiter& waiter) noexcept {
+    return waiter.future.done() && !waiter.future.cancelled() && waiter.future.result();
+  }
 
-   private:
-    const Waiter& waiter_;
-    std::size_t& count_;
-    bool settled_ = false;
-  };
-
-  bool may_get_now() const noexcept { return !empty() && getters_.empty() && woken_getters_ == 0; }
-  bool may_put_now() const noexcept { return !full() && putters_.empty() && woken_putters_ == 0; }
+  bool has_free_slot() const noexcept { return maxsize_ == 0 || store_.size() + woken_putters_ < maxsize_; }
+  bool may_get_now() const noexcept { return getters_.empty() && store_.size() > woken_getters_; }
+  bool may_put_now() const noexcept { return putters_.empty() && has_free_slot(); }
 
   void store(T&& item) {
     store_.push(std::move(item));
     ++unfinished_;
     finished_.clear();
-    wake_next(getters_, woken_getters_);
+    wake_next(getters_, woken_getters_, true);
   }
 
   T take() {
     T item = store_.pop();
-    wake_next(putters_, woken_putters_);
+    wake_next(putters_, woken_putters_, true);
     return item;
   }
 
+  // A cancelled getter gives back its reservation: the next getter gets it.
+  void pass_get_turn() {
+    if (store_.size() > woken_getters_) wake_next(getters_, woken_getters_, true);
+  }
+  void pass_put_turn() {
+    if (has_free_slot()) wake_next(putters_, woken_putters_, true);
+  }
+
   // asyncio's _wakeup_next: the first waiter not cancelled leaves the line
-  // and is woken.
-  static bool wake_next(Waiters& waiters, std::size_t& woken) {
+  // and is woken (with a reservation unless it is shutdown waking it).
+  static bool wake_next(Waiters& waiters, std::size_t& reserved, bool reserve) {
     while (Waiter* waiter = waiters.pop_front()) {
       if (!waiter->future.done()) {
-        waiter->future.set_result(true);
-        ++woken;
+        waiter->future.set_result(reserve);
+        if (reserve) ++reserved;
         return true;
       }
     }
     return false;
-  }
-
-  // Waits for a turn in `waiters` (at the front when `first`); on
-  // cancellation passes a wakeup it can no longer use to the next waiter
-  // when `can_use_wakeup()` says there is something for it.
-  template <class CanUse>
-  Coro<void> wait_turn(Waiters& waiters, std::size_t& woken, bool front, CanUse can_use_wakeup) {
-    Waiter waiter(bound_.bind());
-    Woken turn(waiter, woken);
-    if (front)
-      waiters.push_front(waiter);
-    else
-      waiters.push_back(waiter);
-    struct Unlink {
-      Waiters& waiters;
-      Waiter& waiter;
-      ~Unlink() { waiters.remove(waiter); }  // a woken waiter was unlinked by its waker
-    } unlink{waiters, waiter};
-    try {
-      co_await waiter.future;
-    } catch (...) {
-      waiters.remove(waiter);
-      const bool was_woken = waiter.future.done() && !waiter.future.cancelled();
-      turn.settle();
-      if (was_woken && can_use_wakeup()) wake_next(waiters, woken);
-      throw;
-    }
-    turn.settle();
-  }
-
-  Coro<T> get_slow() {
-    // Waits at least once when others are ahead, then until an item is
-    // there; a woken getter that finds the queue empty waits again at the
-    // front (its item was taken by get_nowait()).
-    bool woken_before = false;
-    while (!woken_before || empty()) {
-      if (shut_down_ && empty()) throw QueueShutDown();
-      co_await wait_turn(getters_, woken_getters_, woken_before, [this] { return !empty(); });
-      woken_before = true;
-    }
-    T item = take();
-    if (!empty()) wake_next(getters_, woken_getters_);  // more items than woken getters
-    co_return item;
-  }
-
-  Coro<void> put_slow(T item) {
-    bool woken_before = false;
-    while (!woken_before || full()) {
-      if (shut_down_) throw QueueShutDown();
-      co_await wait_turn(putters_, woken_putters_, woken_before, [this] { return !full(); });
-      woken_before = true;
-    }
-    if (shut_down_) throw QueueShutDown();
-    store(std::move(item));
-    if (!full()) wake_next(putters_, woken_putters_);
   }
 
   detail::LoopBound bound_{"Queue"};
