@@ -10,6 +10,9 @@ endif()
 if(TARGET duet_web)
   list(APPEND _duet_targets duet_web)
 endif()
+if(TARGET duet_fibers)
+  list(APPEND _duet_targets duet_fibers)
+endif()
 
 install(TARGETS ${_duet_targets} EXPORT duetTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

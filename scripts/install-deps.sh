@@ -10,7 +10,7 @@
 set -euo pipefail
 
 declare -A SETS=(
-  [native]="build-essential cmake ninja-build catch2 ccache python3"
+  [native]="build-essential cmake ninja-build catch2 ccache python3 libboost-context-dev"
   [wasm]="emscripten nodejs"
   [windows]="g++-mingw-w64-x86-64-posix wine wine64"
   [bench]="libboost-dev libuv1-dev pkg-config"
