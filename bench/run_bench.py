@@ -23,7 +23,8 @@ import time
 # (implementation, binary). An implementation may have several binaries;
 # each run executes all of them once, in rotating order.
 BINARIES = [("duet", "duet_loop_bench"), ("asio", "asio_loop_bench"), ("libuv", "uv_loop_bench"),
-            ("duet", "duet_task_bench"), ("asio", "asio_task_bench"), ("duet", "duet_context_bench")]
+            ("duet", "duet_task_bench"), ("asio", "asio_task_bench"), ("duet", "duet_context_bench"),
+            ("duet", "duet_fiber_bench")]
 IMPLS = sorted({impl for impl, _ in BINARIES})
 
 # Goals from the issues, as (workload, metric, peer, minimum speedup peer/duet).
@@ -51,6 +52,7 @@ ABSOLUTE_GOALS = [
 # reference workload, reference metric, maximum ratio).
 RELATIVE_GOALS = [
     ("ping_pong_queue", "ns_per_hop", "ping_pong_future", "ns_per_hop", 1.5),
+    ("fiber_ping_pong", "ns_per_hop", "ping_pong_future", "ns_per_hop", 2.0),
 ]
 
 

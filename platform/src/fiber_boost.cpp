@@ -4,8 +4,9 @@
 // page below the stack, so an overflow faults) and go back to a per-thread
 // pool of up to kPooledStacks per size; the rest are unmapped, so memory
 // returns to its baseline after a burst of fibers. Under AddressSanitizer
-// the build selects Boost's ucontext implementation with ASan's fiber
-// annotations (BOOST_USE_UCONTEXT, BOOST_USE_ASAN; see CMakeLists.txt).
+// every switch is announced with __sanitizer_start/finish_switch_fiber, so
+// that ASan tracks which stack is live (without it, a reused stack keeps
+// stale poison and ASan reports errors that are not there).
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 
@@ -15,6 +16,13 @@
 #include <vector>
 
 #include "duet/detail/fiber_context.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define DUET_ASAN_FIBERS 1
+#else
+#define DUET_ASAN_FIBERS 0
+#endif
 
 namespace duet::detail {
 namespace ctx = boost::context;
@@ -46,17 +54,21 @@ struct StackPool {
 thread_local StackPool t_pool;
 
 // A stack allocator for ctx::fiber: reuse, else protected_fixedsize_stack.
+// It records the stack it hands out (ASan needs the bounds).
 class PooledStack {
  public:
-  explicit PooledStack(std::size_t size) : size_(size) {}
+  PooledStack(std::size_t size, ctx::stack_context* record) : size_(size), record_(record) {}
   ctx::stack_context allocate() {
     StackPool::Bucket& b = t_pool.bucket(size_);
+    ctx::stack_context s;
     if (!b.free.empty()) {
-      ctx::stack_context s = b.free.back();
+      s = b.free.back();
       b.free.pop_back();
-      return s;
+    } else {
+      s = ctx::protected_fixedsize_stack(size_).allocate();
     }
-    return ctx::protected_fixedsize_stack(size_).allocate();
+    *record_ = s;
+    return s;
   }
   void deallocate(ctx::stack_context& s) noexcept {
     if (!t_pool.exiting) {
@@ -75,6 +87,7 @@ class PooledStack {
 
  private:
   std::size_t size_;
+  ctx::stack_context* record_;
 };
 
 }  // namespace
@@ -84,16 +97,55 @@ struct FiberContext {
   ctx::fiber caller;     // while it runs: where fiber_switch_out goes
   void (*entry)(void*);
   void* arg;
+  ctx::stack_context stack{};
+#if DUET_ASAN_FIBERS
+  void* fake_stack = nullptr;         // ASan's, for the side being left
+  const void* outer_bottom = nullptr;  // the stack fiber_switch_in ran on
+  std::size_t outer_size = 0;
+#endif
 };
+
+namespace {
+
+// ASan: about to leave for `to` (bottom, size); `save` keeps the leaving
+// side's fake stack (nullptr: the leaving fiber is done for good).
+inline void leaving(void** save, const void* bottom, std::size_t size) {
+#if DUET_ASAN_FIBERS
+  __sanitizer_start_switch_fiber(save, bottom, size);
+#else
+  (void)save, (void)bottom, (void)size;
+#endif
+}
+// ASan: arrived; learns the bounds of the stack we came from.
+inline void arrived(void* fake_stack, const void** from_bottom, std::size_t* from_size) {
+#if DUET_ASAN_FIBERS
+  __sanitizer_finish_switch_fiber(fake_stack, from_bottom, from_size);
+#else
+  (void)fake_stack, (void)from_bottom, (void)from_size;
+#endif
+}
+
+const void* stack_bottom(const ctx::stack_context& s) {
+  return static_cast<const char*>(s.sp) - s.size;
+}
+
+}  // namespace
 
 FiberContext* fiber_create(std::size_t stack_size, void (*entry)(void*), void* arg) {
   auto* fiber = new FiberContext{{}, {}, entry, arg};
   try {
-    fiber->suspended = ctx::fiber(std::allocator_arg, PooledStack(stack_size), [fiber](ctx::fiber&& caller) {
-      fiber->caller = std::move(caller);
-      fiber->entry(fiber->arg);  // catches everything
-      return std::move(fiber->caller);
-    });
+    fiber->suspended =
+        ctx::fiber(std::allocator_arg, PooledStack(stack_size, &fiber->stack), [fiber](ctx::fiber&& caller) {
+#if DUET_ASAN_FIBERS
+          arrived(nullptr, &fiber->outer_bottom, &fiber->outer_size);
+#endif
+          fiber->caller = std::move(caller);
+          fiber->entry(fiber->arg);  // catches everything
+#if DUET_ASAN_FIBERS
+          leaving(nullptr, fiber->outer_bottom, fiber->outer_size);
+#endif
+          return std::move(fiber->caller);
+        });
   } catch (...) {
     delete fiber;
     throw;
@@ -101,9 +153,26 @@ FiberContext* fiber_create(std::size_t stack_size, void (*entry)(void*), void* a
   return fiber;
 }
 
-void fiber_switch_in(FiberContext* fiber) { fiber->suspended = std::move(fiber->suspended).resume(); }
+void fiber_switch_in(FiberContext* fiber) {
+#if DUET_ASAN_FIBERS
+  void* outer_fake = nullptr;
+  leaving(&outer_fake, stack_bottom(fiber->stack), fiber->stack.size);
+#endif
+  fiber->suspended = std::move(fiber->suspended).resume();
+#if DUET_ASAN_FIBERS
+  arrived(outer_fake, nullptr, nullptr);
+#endif
+}
 
-void fiber_switch_out(FiberContext* fiber) { fiber->caller = std::move(fiber->caller).resume(); }
+void fiber_switch_out(FiberContext* fiber) {
+#if DUET_ASAN_FIBERS
+  leaving(&fiber->fake_stack, fiber->outer_bottom, fiber->outer_size);
+#endif
+  fiber->caller = std::move(fiber->caller).resume();
+#if DUET_ASAN_FIBERS
+  arrived(fiber->fake_stack, &fiber->outer_bottom, &fiber->outer_size);
+#endif
+}
 
 void fiber_destroy(FiberContext* fiber) noexcept { delete fiber; }
 
