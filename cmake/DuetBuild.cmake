@@ -15,12 +15,20 @@ endif()
 
 if(EMSCRIPTEN)
   # Exceptions are off by default in Emscripten; duet reports errors with them.
-  # Symmetric transfer (await_suspend returning a handle) needs wasm tail calls.
-  add_compile_options(-fexceptions -mtail-call)
-  add_link_options(-fexceptions -mtail-call -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1
+  add_compile_options(-fexceptions)
+  add_link_options(-fexceptions -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1
                    # One .js file with the wasm inlined: Node 20's loader would
                    # otherwise try fetch() on the .wasm path and fail.
                    -sSINGLE_FILE=1)
+  if(DUET_WASM_FIBERS)
+    # Asyncify (under Emscripten's fibers) cannot handle tail calls, so
+    # this flavour does without symmetric transfer (duet/coroutine.hpp).
+    add_compile_definitions(DUET_NO_SYMMETRIC_TRANSFER)
+  else()
+    # Symmetric transfer (await_suspend returning a handle) needs wasm tail calls.
+    add_compile_options(-mtail-call)
+    add_link_options(-mtail-call)
+  endif()
 endif()
 
 if(MINGW)

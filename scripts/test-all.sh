@@ -5,6 +5,7 @@
 #   asan-ubsan   native, AddressSanitizer + UBSan (leaks included)
 #   tsan         native, ThreadSanitizer
 #   wasm         Emscripten build, the same core tests under Node
+#   wasm-fibers  Emscripten's fiber flavour (no tail calls; fiber tests with Asyncify) under Node
 #   windows      MinGW-w64 cross build, the same core tests under Wine
 #   bench-smoke  the benchmark suite with tiny N against Boost.Asio and libuv
 # Every stage runs even if an earlier one failed; each prints its time, and
@@ -60,6 +61,7 @@ run_stage release cmake --workflow --preset release
 run_stage asan-ubsan cmake --workflow --preset asan-ubsan
 run_stage tsan cmake --workflow --preset tsan
 run_stage wasm cmake --workflow --preset wasm
+run_stage wasm-fibers cmake --workflow --preset wasm-fibers
 run_stage windows cmake --workflow --preset windows
 run_stage bench-smoke bench_smoke
 

@@ -125,9 +125,9 @@ inline void arrived(void* fake_stack, const void** from_bottom, std::size_t* fro
 #endif
 }
 
-const void* stack_bottom(const ctx::stack_context& s) {
-  return static_cast<const char*>(s.sp) - s.size;
-}
+#if DUET_ASAN_FIBERS
+const void* stack_bottom(const ctx::stack_context& s) { return static_cast<const char*>(s.sp) - s.size; }
+#endif
 
 }  // namespace
 

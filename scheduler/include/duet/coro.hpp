@@ -42,11 +42,10 @@ struct CoroPromiseBase {
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     template <class P>
-    coro::coroutine_handle<> await_suspend(coro::coroutine_handle<P> self) noexcept {
+    coro::transfer_t await_suspend(coro::coroutine_handle<P> self) noexcept {
       // Back to whoever awaited us (symmetric transfer), or, for a task's
       // top coroutine, back to the task's step.
-      if (auto next = self.promise().continuation) return next;
-      return coro::noop_coroutine();
+      return coro::transfer(self.promise().continuation);
     }
     void await_resume() const noexcept {}
   };
@@ -105,9 +104,9 @@ class [[nodiscard]] Coro {
     struct Awaiter {
       handle_type h;
       bool await_ready() const noexcept { return false; }
-      coro::coroutine_handle<> await_suspend(coro::coroutine_handle<> caller) noexcept {
+      coro::transfer_t await_suspend(coro::coroutine_handle<> caller) noexcept {
         h.promise().continuation = caller;
-        return h;
+        return coro::transfer(h);
       }
       T await_resume() { return h.promise().take(); }
     };

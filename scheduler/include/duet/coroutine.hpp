@@ -28,3 +28,24 @@ using std::experimental::suspend_never;
 #else
 #error "duet needs C++20 coroutines: neither <coroutine> nor <experimental/coroutine> was found"
 #endif
+
+namespace duet::coro {
+
+// Symmetric transfer — await_suspend returning the coroutine to run next —
+// keeps chains of completions from growing the stack. On wasm it needs
+// tail calls, which Asyncify (wasm fibers) cannot handle; a build for wasm
+// fibers defines DUET_NO_SYMMETRIC_TRANSFER and resumes the next coroutine
+// from inside await_suspend instead (each nested completion then uses some
+// stack). Awaiters write `transfer_t await_suspend(...)` and
+// `return coro::transfer(next);`.
+#if defined(DUET_NO_SYMMETRIC_TRANSFER)
+using transfer_t = void;
+inline void transfer(coroutine_handle<> next) {
+  if (next) next.resume();
+}
+#else
+using transfer_t = coroutine_handle<>;
+inline coroutine_handle<> transfer(coroutine_handle<> next) noexcept { return next ? next : noop_coroutine(); }
+#endif
+
+}  // namespace duet::coro

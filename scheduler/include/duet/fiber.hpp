@@ -60,7 +60,8 @@ struct FiberUnwind {};
 /// What a fiber and its driver share.
 struct FiberFrame {
   FiberContext* context = nullptr;
-  std::optional<Coro<void>> job;  // what await() asked the driver to co_await
+  FutureBase* wait_for = nullptr;  // await() of a future or task: the driver waits on it directly
+  std::optional<Coro<void>> job;   // await() of anything else: the driver co_awaits this
   std::exception_ptr job_error;   // how that ended, if it failed
   bool started = false;
   bool finished = false;
@@ -90,6 +91,24 @@ struct FiberOwner {
     fiber_destroy(frame.context);
   }
 };
+
+/// The driver's wait on a future for the fiber (no coroutine frame): as
+/// FutureAwaiter, the result is read by the fiber afterwards.
+struct FutureBaseAwaiter {
+  FutureBase* base;
+  bool await_ready() const noexcept { return base->done(); }
+  void await_suspend(coro::coroutine_handle<> where) { current_task_base()->wait_on(base, where); }
+  void await_resume() {
+    if (TaskBase* task = current_task_base()) task->throw_if_cancel_pending();
+  }
+};
+
+template <class A>
+struct is_future : std::false_type {};
+template <class T>
+struct is_future<Future<T>> : std::true_type {};
+template <class T>
+struct is_future<Task<T>> : std::true_type {};
 
 template <class A, class = void>
 struct has_member_co_await : std::false_type {};
@@ -151,10 +170,14 @@ Coro<T> fiber_driver(Fn fn, std::size_t stack_size) {
   for (;;) {
     switch_into(frame);
     if (frame.finished) break;
-    Coro<void> job = std::move(*frame.job);
-    frame.job.reset();
     try {
-      co_await std::move(job);
+      if (FutureBase* future = std::exchange(frame.wait_for, nullptr)) {
+        co_await FutureBaseAwaiter{future};
+      } else {
+        Coro<void> job = std::move(*frame.job);
+        frame.job.reset();
+        co_await std::move(job);
+      }
     } catch (...) {
       frame.job_error = std::current_exception();
     }
@@ -202,6 +225,15 @@ detail::await_result_t<A> await(A&& awaitable) {
   detail::FiberFrame* frame = detail::t_current_fiber;
   if (!frame) throw RuntimeError("duet::await called outside a fiber task (use co_await in a coroutine)");
   if (frame->unwinding) throw detail::FiberUnwind{};
+  if constexpr (detail::is_future<std::remove_cvref_t<A>>::value) {
+    // A future or task: the driver waits on it, the result is read here.
+    const auto& future = awaitable;
+    frame->wait_for = future.base();
+    detail::fiber_switch_out(frame->context);
+    if (frame->unwinding) throw detail::FiberUnwind{};
+    if (std::exception_ptr error = std::exchange(frame->job_error, nullptr)) std::rethrow_exception(error);
+    return future.operator co_await().await_resume();
+  }
   std::optional<Outcome<std::remove_cvref_t<R>>> outcome;
   frame->job.emplace(detail::await_job<std::remove_cvref_t<R>>(std::decay_t<A>(std::forward<A>(awaitable)), &outcome));
   detail::fiber_switch_out(frame->context);

@@ -69,7 +69,7 @@ class [[nodiscard]] OpAwaiter {
  public:
   explicit OpAwaiter(Owner& owner) noexcept : owner_(owner) {}
   bool await_ready() { return owner_.op_try_now(); }
-  coro::coroutine_handle<> await_suspend(coro::coroutine_handle<> caller) {
+  coro::transfer_t await_suspend(coro::coroutine_handle<> caller) {
     return slow_.start(owner_.op_wait(), caller);
   }
   auto await_resume() {

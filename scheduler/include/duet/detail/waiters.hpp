@@ -144,7 +144,7 @@ template <class R>
 class SlowPath {
  public:
   bool started() const noexcept { return coro_.has_value(); }
-  coro::coroutine_handle<> start(Coro<R> slow, coro::coroutine_handle<> caller) {
+  coro::transfer_t start(Coro<R> slow, coro::coroutine_handle<> caller) {
     coro_.emplace(std::move(slow));
     return std::move(*coro_).operator co_await().await_suspend(caller);
   }
