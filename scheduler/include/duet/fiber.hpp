@@ -26,7 +26,8 @@
 // fits more fibers. Do not call await() inside a catch block (the
 // exception-handling state is per thread, not per fiber), as co_await is
 // not allowed there either. Link duet::fibers (on wasm it builds with
-// Asyncify; programs without fibers do not pay for it).
+// Asyncify; programs without fibers do not pay for it). await() inside a
+// catch block throws RuntimeError.
 #pragma once
 
 #include <cstddef>
@@ -97,7 +98,11 @@ struct FiberOwner {
 struct FutureBaseAwaiter {
   FutureBase* base;
   bool await_ready() const noexcept { return base->done(); }
-  void await_suspend(coro::coroutine_handle<> where) { current_task_base()->wait_on(base, where); }
+  void await_suspend(coro::coroutine_handle<> where) {
+    TaskBase* task = current_task_base();
+    if (!task) throw RuntimeError("a fiber's driver runs outside a duet task");
+    task->wait_on(base, where);
+  }
   void await_resume() {
     if (TaskBase* task = current_task_base()) task->throw_if_cancel_pending();
   }
@@ -198,6 +203,8 @@ Coro<T> fiber_driver(Fn fn, std::size_t stack_size) {
 template <class F, class... Args>
   requires(!std::is_same_v<std::decay_t<F>, FiberOptions>)
 auto fiber(std::size_t stack_size, F&& fn, Args&&... args) {
+  if (stack_size < 16 * 1024) throw ValueError("a fiber's stack_size must be at least 16 KiB");
+  stack_size = (stack_size + 4095) & ~std::size_t{4095};
   using T = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
   auto bound = [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable -> T {
     return std::invoke(fn, args...);
@@ -225,6 +232,10 @@ detail::await_result_t<A> await(A&& awaitable) {
   detail::FiberFrame* frame = detail::t_current_fiber;
   if (!frame) throw RuntimeError("duet::await called outside a fiber task (use co_await in a coroutine)");
   if (frame->unwinding) throw detail::FiberUnwind{};
+  // The exception being handled is per thread, not per fiber: switching
+  // away inside a catch block would let another fiber's handler end it.
+  if (std::current_exception())
+    throw RuntimeError("duet::await inside a catch block: leave the handler first (as with co_await)");
   if constexpr (detail::is_future<std::remove_cvref_t<A>>::value) {
     // A future or task: the driver waits on it, the result is read here.
     const auto& future = awaitable;

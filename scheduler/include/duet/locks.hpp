@@ -18,8 +18,8 @@
 // asyncio, without a trip through the loop and without a cancellation
 // point).
 //
-// Every primitive is bound to the loop that first waits on it; waiting
-// from another loop throws RuntimeError. Loop thread only.
+// Every primitive is bound to the loop that first uses it (even
+// uncontended); use from another loop throws RuntimeError. Loop thread only.
 #pragma once
 
 #include <cstddef>

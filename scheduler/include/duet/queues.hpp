@@ -18,7 +18,7 @@
 // waiter, so a hand-off costs about what a future hand-off does.
 //
 // Items are moved in and out, never copied (move-only T works). Bound to
-// the loop that first waits on it. Loop thread only.
+// the loop that first uses it. Loop thread only.
 #pragma once
 
 #include <algorithm>
@@ -106,19 +106,34 @@ class BasicQueue {
   bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
   bool is_shut_down() const noexcept { return shut_down_; }
 
-  /// co_await q.put(item): waits while the queue is full. Throws
-  /// QueueShutDown once the queue is shut down.
-  PutAwaiter put(T item) { return PutAwaiter(*this, std::move(item)); }
+  /// co_await q.put(std::move(item)): waits while the queue is full.
+  /// Throws QueueShutDown once the queue is shut down. The item is moved
+  /// from only once it is stored: a put that fails or is cancelled leaves
+  /// it with the caller (it must live until the co_await completes, as a
+  /// temporary in the same expression does). A const T& is copied first.
+  PutAwaiter put(T&& item) noexcept { return PutAwaiter(*this, &item); }
+  PutAwaiter put(const T& item)
+    requires std::is_copy_constructible_v<T>
+  {
+    return PutAwaiter(*this, item);
+  }
   /// T item = co_await q.get(): waits while the queue is empty. Throws
   /// QueueShutDown once the queue is shut down and empty.
   GetAwaiter get() noexcept { return GetAwaiter(*this); }
 
   /// Stores item now: QueueFull if full (or the free slots are promised to
   /// woken putters), QueueShutDown if shut down.
-  void put_nowait(T item) {
+  /// (Moved from only on success: a refused item stays with the caller.)
+  void put_nowait(T&& item) {
     if (shut_down_) throw QueueShutDown();
     if (!has_free_slot()) throw QueueFull();  // also when the free slots are promised to woken putters
     store(std::move(item));
+  }
+  void put_nowait(const T& item)
+    requires std::is_copy_constructible_v<T>
+  {
+    T copy(item);
+    put_nowait(std::move(copy));
   }
   /// Takes an item now: QueueEmpty if empty or every item is promised to a
   /// woken getter (QueueShutDown if empty and shut down).
@@ -176,7 +191,9 @@ class BasicQueue {
         now_.emplace(queue_.take());
         return true;
       }
-      if (queue_.shut_down_ && queue_.empty()) throw QueueShutDown();
+      // Shut down, and nothing left that is not promised to a woken getter:
+      // no put can come, so waiting would be forever.
+      if (queue_.shut_down_ && queue_.qsize() <= queue_.woken_getters_) throw QueueShutDown();
       return false;
     }
     void await_suspend(coro::coroutine_handle<> caller) {
@@ -222,9 +239,10 @@ class BasicQueue {
   /// wakes the first putter and reserves a free slot for it.
   class [[nodiscard]] PutAwaiter {
    public:
-    PutAwaiter(BasicQueue& queue, T item) : queue_(queue), item_(std::move(item)) {}
-    PutAwaiter(PutAwaiter&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
-        : queue_(other.queue_), item_(std::move(other.item_)) {}
+    PutAwaiter(BasicQueue& queue, T* item) noexcept : queue_(queue), item_(item) {}
+    PutAwaiter(BasicQueue& queue, const T& item) : queue_(queue), copy_(item), item_(&*copy_) {}
+    PutAwaiter(PutAwaiter&& other) noexcept(std::is_nothrow_move_constructible_v<T>)  // before it is awaited
+        : queue_(other.queue_), copy_(std::move(other.copy_)), item_(copy_ ? &*copy_ : other.item_) {}
     PutAwaiter& operator=(PutAwaiter&&) = delete;
     ~PutAwaiter() { leave(); }
 
@@ -232,7 +250,7 @@ class BasicQueue {
       queue_.bound_.bind();
       if (queue_.shut_down_) throw QueueShutDown();
       if (!queue_.may_put_now()) return false;
-      queue_.store(std::move(item_));
+      queue_.store(std::move(*item_));
       return true;
     }
     void await_suspend(coro::coroutine_handle<> caller) {
@@ -251,7 +269,7 @@ class BasicQueue {
       }
       leave();
       if (queue_.shut_down_) throw QueueShutDown();
-      queue_.store(std::move(item_));  // into the reserved slot
+      queue_.store(std::move(*item_));  // into the reserved slot
     }
 
    private:
@@ -265,7 +283,8 @@ class BasicQueue {
     }
 
     BasicQueue& queue_;
-    T item_;
+    std::optional<T> copy_;  // put(const T&): the copy to store
+    T* item_;                // what is stored (moved from) once there is room
     std::optional<Waiter> waiter_;
     std::optional<detail::FutureAwaiter<bool>> inner_;
   };

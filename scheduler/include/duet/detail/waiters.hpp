@@ -21,7 +21,7 @@
 
 namespace duet::detail {
 
-/// A primitive is bound to the loop that first waits on it (asyncio's
+/// A primitive is bound to the loop that first uses it (asyncio's
 /// _LoopBoundMixin); waiting from another loop is a RuntimeError.
 class LoopBound {
  public:
