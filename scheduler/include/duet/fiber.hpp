@@ -131,13 +131,15 @@ decltype(auto) awaiter_for(A&& a) {
 template <class A>
 using await_result_t = decltype(awaiter_for(std::declval<A>()).await_resume());
 
+// Awaits `awaitable` for a fiber. It is taken by reference: it lives in
+// the fiber's await() call, which does not return before this job is done.
 template <class R, class A>
-Coro<void> await_job(A awaitable, std::optional<Outcome<R>>* out) {
+Coro<void> await_job(A&& awaitable, std::optional<Outcome<R>>* out) {
   if constexpr (std::is_void_v<R>) {
-    co_await std::move(awaitable);
+    co_await std::forward<A>(awaitable);
     out->emplace(Outcome<void>::success({}));
   } else {
-    R value = co_await std::move(awaitable);
+    R value = co_await std::forward<A>(awaitable);
     out->emplace(Outcome<R>::success(std::move(value)));
   }
 }
@@ -246,7 +248,7 @@ detail::await_result_t<A> await(A&& awaitable) {
     return future.operator co_await().await_resume();
   }
   std::optional<Outcome<std::remove_cvref_t<R>>> outcome;
-  frame->job.emplace(detail::await_job<std::remove_cvref_t<R>>(std::decay_t<A>(std::forward<A>(awaitable)), &outcome));
+  frame->job.emplace(detail::await_job<std::remove_cvref_t<R>>(std::forward<A>(awaitable), &outcome));
   detail::fiber_switch_out(frame->context);
   if (frame->unwinding) throw detail::FiberUnwind{};
   if (std::exception_ptr error = std::exchange(frame->job_error, nullptr)) std::rethrow_exception(error);
