@@ -18,7 +18,16 @@
 //    no wake at all.
 //  * Events carry the EventTarget pointer in epoll_data.ptr; the eventfd's
 //    slot holds nullptr, which no target can be.
+//  * Level-triggered, as selectors.EpollSelector: the fd table above keeps
+//    the interest of a stream registered while it reads, so a steady
+//    stream costs no epoll_ctl per read.
+//  * epoll forgets an fd by itself when its last descriptor is closed. An
+//    fd closed without unwatch() leaves watched_ stale; a later ADD of the
+//    same number then meets no entry and a MOD gets ENOENT, so MOD falls
+//    back to ADD and ADD to MOD on EEXIST.
 #include "duet/platform/epoll_backend.hpp"
+
+#include "duet/errors.hpp"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -28,6 +37,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <system_error>
 
 namespace duet::platform {
@@ -45,12 +55,19 @@ int to_epoll_timeout(std::optional<Duration> timeout) {
   return static_cast<int>(ms < kMaxMs ? ms : kMaxMs);
 }
 
+std::uint32_t to_epoll(std::uint32_t interest) {
+  std::uint32_t events = 0;
+  if (interest & event_flags::readable) events |= EPOLLIN;
+  if (interest & event_flags::writable) events |= EPOLLOUT;
+  return events;
+}
+
 std::uint32_t to_flags(std::uint32_t epoll_events) {
   std::uint32_t flags = 0;
   if (epoll_events & EPOLLIN) flags |= event_flags::readable;
   if (epoll_events & EPOLLOUT) flags |= event_flags::writable;
   if (epoll_events & EPOLLERR) flags |= event_flags::error;
-  if (epoll_events & (EPOLLHUP | EPOLLRDHUP)) flags |= event_flags::hangup;
+  if (epoll_events & EPOLLHUP) flags |= event_flags::hangup;
   return flags;
 }
 
@@ -108,6 +125,38 @@ void EpollBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& o
   }
 }
 
+void EpollBackend::watch(int fd, std::uint32_t interest, EventTarget* target) {
+  if (interest == 0) return unwatch(fd);
+  if (fd < 0) throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), "epoll: watch fd " + std::to_string(fd));
+  const auto index = static_cast<std::size_t>(fd);
+  if (index >= watched_.size()) watched_.resize(index + 1);
+  epoll_event ev{};
+  ev.events = to_epoll(interest);
+  ev.data.ptr = target;
+  int op = watched_[index] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (::epoll_ctl(epoll_fd_, op, fd, &ev) < 0) {
+    const int first = errno;
+    if ((op == EPOLL_CTL_MOD && first == ENOENT) || (op == EPOLL_CTL_ADD && first == EEXIST)) {
+      op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+      if (::epoll_ctl(epoll_fd_, op, fd, &ev) == 0) {
+        watched_[index] = true;
+        return;
+      }
+    }
+    const int err = errno;
+    throw_os_error(std::error_code(err, std::generic_category()),
+                   std::string(op == EPOLL_CTL_ADD ? "epoll_ctl(ADD, fd " : "epoll_ctl(MOD, fd ") + std::to_string(fd) + ")");
+  }
+  watched_[index] = true;
+}
+
+void EpollBackend::unwatch(int fd) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= watched_.size() || !watched_[fd]) return;
+  watched_[fd] = false;
+  // ENOENT/EBADF: the fd was closed first and epoll already forgot it.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
 void EpollBackend::wake() noexcept {
   const std::uint64_t one = 1;
   for (;;) {
@@ -115,6 +164,6 @@ void EpollBackend::wake() noexcept {
   }
 }
 
-std::unique_ptr<Backend> make_default_backend() { return std::make_unique<EpollBackend>(); }
+
 
 }  // namespace duet::platform

@@ -30,4 +30,9 @@ class NonBlockingBackend final : public Backend {
 
 std::unique_ptr<Backend> make_default_backend() { return std::make_unique<NonBlockingBackend>(); }
 
+std::unique_ptr<Backend> make_backend(std::string_view name) {
+  if (name.empty()) return make_default_backend();
+  throw ValueError("duet: no backend named '" + std::string(name) + "' in this build");
+}
+
 }  // namespace duet::platform

@@ -10,8 +10,10 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <system_error>
 
+#include "duet/errors.hpp"
 #include "duet/platform/platform.hpp"
 
 namespace duet::platform {
@@ -47,5 +49,10 @@ class WinEventBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_default_backend() { return std::make_unique<WinEventBackend>(); }
+
+std::unique_ptr<Backend> make_backend(std::string_view name) {
+  if (name.empty()) return make_default_backend();
+  throw ValueError("duet: no backend named '" + std::string(name) + "' in this build");
+}
 
 }  // namespace duet::platform

@@ -423,7 +423,15 @@ void Loop::close() {
   flags_.fetch_or(kClosed, std::memory_order_release);  // from here every call_soon* throws
   ready_.clear();
   timers_.clear();
+  shutdown_services();
+  ready_.clear();
+  timers_.clear();
   backend_.reset();
+}
+
+void Loop::shutdown_services() noexcept {
+  for (auto it = services_.rbegin(); it != services_.rend(); ++it) it->second->shutdown();
+  while (!services_.empty()) services_.pop_back();
 }
 
 void Loop::abandon_pending_tasks() noexcept {

@@ -13,6 +13,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace duet {
 
@@ -90,6 +91,82 @@ class QueueFull : public std::runtime_error {
 class QueueShutDown : public std::runtime_error {
  public:
   QueueShutDown() : std::runtime_error("queue is shut down") {}
+};
+
+// ---- operating-system errors (Python's OSError tree) -------------------------
+//
+// I/O fails with an OSError carrying the error code (code()), named after
+// the Python subclass a user would catch: ConnectionRefusedError for
+// ECONNREFUSED, ConnectionResetError for ECONNRESET, and so on.
+// throw_os_error() picks the class from the code.
+
+/// An operating-system call failed (Python's OSError).
+class OSError : public std::system_error {
+ public:
+  OSError(std::error_code code, const std::string& what) : std::system_error(code, what) {}
+};
+/// Python's ConnectionError and its subclasses.
+class ConnectionError : public OSError {
+ public:
+  using OSError::OSError;
+};
+class ConnectionRefusedError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+class ConnectionResetError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+class ConnectionAbortedError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+class BrokenPipeError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+/// A name lookup failed (Python's socket.gaierror); code() is in
+/// gai_category() on POSIX.
+class GaiError : public OSError {
+ public:
+  using OSError::OSError;
+};
+
+/// Throws the OSError subclass Python would raise for `code`, with the
+/// message "<what>: <strerror>".
+[[noreturn]] void throw_os_error(std::error_code code, const std::string& what);
+/// The same exception as an exception_ptr, for futures.
+std::exception_ptr make_os_error(std::error_code code, const std::string& what);
+
+/// readexactly() met EOF first (asyncio.IncompleteReadError): partial()
+/// holds the bytes read, expected() how many were asked for.
+class IncompleteReadError : public std::runtime_error {
+ public:
+  IncompleteReadError(std::string partial, std::size_t expected)
+      : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " +
+                           std::to_string(expected) + " expected bytes"),
+        partial_(std::move(partial)),
+        expected_(expected) {}
+  const std::string& partial() const noexcept { return partial_; }
+  std::size_t expected() const noexcept { return expected_; }
+
+ private:
+  std::string partial_;
+  std::size_t expected_;
+};
+
+/// readuntil()/readline() found the limit reached before the separator
+/// (asyncio.LimitOverrunError); consumed() is how many bytes are to be
+/// consumed to go past it.
+class LimitOverrunError : public std::runtime_error {
+ public:
+  LimitOverrunError(const std::string& message, std::size_t consumed)
+      : std::runtime_error(message), consumed_(consumed) {}
+  std::size_t consumed() const noexcept { return consumed_; }
+
+ private:
+  std::size_t consumed_;
 };
 
 }  // namespace duet

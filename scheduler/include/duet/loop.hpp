@@ -62,6 +62,19 @@ class FutureBase;
 class TaskBase;
 }  // namespace detail
 
+/// Per-loop state that a layer above the scheduler attaches to a loop (the
+/// native layer's fd table, its default executor, its signal handlers), as
+/// asio's execution_context services: created on first use by
+/// Loop::use_service<S>(), shut down and destroyed by close(), after the
+/// pending tasks are abandoned (their frames may still use the service)
+/// and before the backend is released, in the reverse order of creation.
+class LoopService {
+ public:
+  virtual ~LoopService() = default;
+  /// close() has begun: release what the loop's backend holds.
+  virtual void shutdown() noexcept {}
+};
+
 struct LoopOptions {
   /// Debug mode (asyncio's loop.set_debug): slow-callback warnings and
   /// cross-thread checks. Unset: on when the environment has DUET_DEBUG=1.
@@ -267,6 +280,27 @@ class Loop {
 
   /// The backend; throws RuntimeError after close().
   Backend& backend();
+
+  /// The service of type S attached to this loop, made with S(*this) on
+  /// first use. Throws RuntimeError on a closed loop.
+  template <class S>
+  S& use_service() {
+    const void* key = &service_key<S>;
+    for (auto& [k, service] : services_)
+      if (k == key) return static_cast<S&>(*service);
+    if (is_closed()) throw_closed();
+    auto service = std::make_unique<S>(*this);
+    S& ref = *service;
+    services_.emplace_back(key, std::move(service));
+    return ref;
+  }
+  /// The service of type S if one is attached, else nullptr.
+  template <class S>
+  S* find_service() noexcept {
+    for (auto& [k, service] : services_)
+      if (k == &service_key<S>) return static_cast<S*>(service.get());
+    return nullptr;
+  }
   Clock& clock() noexcept { return *clock_; }
 
   /// A number no other loop of this process has had (a loop's address may
@@ -359,8 +393,13 @@ class Loop {
   void abandon_pending_tasks() noexcept;
 
 
+  template <class S>
+  static constexpr char service_key = 0;
+  void shutdown_services() noexcept;
+
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Clock> clock_;
+  std::vector<std::pair<const void*, std::unique_ptr<LoopService>>> services_;
   // The context callbacks run in: its map is the entry's (borrowed, kept
   // in step by ready_) until a callback sets a variable, which gives it a
   // map of its own. Declared before ready_, which refers to it to the end.

@@ -5,11 +5,11 @@
 #include <optional>
 #include <vector>
 
-#include "duet/backend.hpp"
+#include "duet/platform/readiness_backend.hpp"
 
 namespace duet::platform {
 
-class EpollBackend final : public Backend {
+class EpollBackend final : public ReadinessBackend {
  public:
   /// Creates the epoll instance and its eventfd; throws std::system_error.
   EpollBackend();
@@ -21,13 +21,16 @@ class EpollBackend final : public Backend {
   void wake() noexcept override;
   std::string_view name() const noexcept override { return "epoll"; }
 
+  void watch(int fd, std::uint32_t interest, EventTarget* target) override;
+  void unwatch(int fd) noexcept override;
   /// The epoll fd: readable whenever wait() would not block, so a host loop
   /// (GLib, libuv) can poll it in embedded mode.
-  int fd() const noexcept { return epoll_fd_; }
+  int pollable_fd() const noexcept override { return epoll_fd_; }
 
  private:
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  std::vector<bool> watched_;  // by fd: in the epoll set (ADD vs MOD)
 };
 
 }  // namespace duet::platform

@@ -2,6 +2,8 @@
 // above: the monotonic clock and the default backend of this build.
 //
 //   Linux         epoll, eventfd wakeup             platform/src/epoll_backend.cpp
+//   POSIX         poll, self-pipe wakeup (fallback) platform/src/poll_backend.cpp
+//   macOS/BSD     kqueue, EVFILT_USER wakeup        platform/src/kqueue_backend.cpp
 //   Windows       event wait (IOCP: its own issue)  platform/src/win_event_backend.cpp
 //   Emscripten    never blocks (web driver: its own issue)
 //                                                   platform/src/wasm_backend.cpp
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "duet/backend.hpp"
 #include "duet/time.hpp"
@@ -23,7 +26,13 @@ class SteadyClock final : public Clock {
   TimePoint now() const noexcept override;
 };
 
-/// The backend this build selects for run_forever.
+/// The backend this build selects for run_forever: the one named by the
+/// environment variable DUET_BACKEND when it is set (so a whole test suite
+/// can run on the fallback), else the system's best (epoll, kqueue).
 std::unique_ptr<Backend> make_default_backend();
+
+/// The backend called `name` ("epoll", "poll", "kqueue", ...; "" is the
+/// default). Throws ValueError naming the ones this build has.
+std::unique_ptr<Backend> make_backend(std::string_view name);
 
 }  // namespace duet::platform
