@@ -7,25 +7,53 @@ Each run executes every implementation's binary once, one process at a
 time, rotating which implementation goes first so that none always gets the
 coolest (or warmest) machine. For every (workload, metric) it prints the
 median, min and max per implementation and, per peer, the median over runs
-of the per-run ratio duet/peer (for times: below 1 means duet is faster;
-the "x" column is its inverse, "how many times faster"). It writes
-results.json (every sample) and results.md (the table and the machine).
+of the per-run ratio duet/peer, and "duet speedup", how many times better
+duet is: peer/duet for times and sizes (lower is better), duet/peer for the
+rates in HIGHER_IS_BETTER. It writes results.json (every sample) and
+results.md (the table and the machine).
+
+The TCP section (W6) starts each echo server of ECHO_SERVERS in turn, runs
+the one load generator, bench/echo_client, against it with 1 and with 10
+connections, and reads the server's CPU time from /proc around the client's
+run. Every server follows the contract written at the top of
+bench/echo_client.cpp; duet's joins by existing in the build directory.
 """
 import argparse
 import json
 import os
 import platform
+import select
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # (implementation, binary). An implementation may have several binaries;
 # each run executes all of them once, in rotating order.
 BINARIES = [("duet", "duet_loop_bench"), ("asio", "asio_loop_bench"), ("libuv", "uv_loop_bench"),
             ("duet", "duet_task_bench"), ("asio", "asio_task_bench"), ("duet", "duet_context_bench"),
-            ("duet", "duet_fiber_bench")]
-IMPLS = sorted({impl for impl, _ in BINARIES})
+            ("duet", "duet_fiber_bench"), ("reference", "bulk_reference")]
+
+# TCP echo servers, as (implementation, binary), all to the contract at the
+# top of bench/echo_client.cpp. "reference" is one blocking thread per
+# connection: no event loop, the kernel's cost alone. A missing duet server
+# is skipped with a note; the others must be built.
+ECHO_SERVERS = [("duet", "duet_echo_server"), ("asio", "asio_echo_server"), ("libuv", "uv_echo_server"),
+                ("reference", "blocking_echo_server")]
+ECHO_CLIENT = "echo_client"
+# connections -> requests per connection: about a second per run on a 2-core
+# machine, so that the server's CPU time (read in clock ticks, 10 ms) is
+# known to about 1%. Every run also stops at ECHO_CAP_S.
+ECHO_MESSAGES = {1: 50_000, 10: 10_000}
+ECHO_WARMUP = 100
+ECHO_CAP_S = 10.0
+ECHO_SMOKE = {"messages": 200, "warmup": 20, "cap": 5.0}
+
+# Metrics where more is better (rates); every other metric is a time or a
+# size, where less is better.
+HIGHER_IS_BETTER = {"requests_per_s", "MiB_per_s"}
 
 # Goals from the issues, as (workload, metric, peer, minimum speedup peer/duet).
 GOALS = [
@@ -36,6 +64,13 @@ GOALS = [
     ("timers", "rss_bytes_per_timer", "libuv", 2.0),  # <= 0.5x libuv's memory
     ("task_spawn", "ns_per_task", "asio", 8.0),
     ("ping_pong_future", "ns_per_hop", "asio", 3.0),
+]
+
+# Goals against the best of several peers, as (workload, metric, peers,
+# minimum speedup over the best peer). Not measured while duet has no server.
+BEST_PEER_GOALS = [
+    ("tcp_echo_c1", "requests_per_s", ("asio", "libuv"), 1.1),
+    ("tcp_echo_c10", "requests_per_s", ("asio", "libuv"), 1.1),
 ]
 
 # Goals with no peer (Asio and libuv have no context variables), as
@@ -86,6 +121,126 @@ def run_once(binary, smoke):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def higher_is_better(metric):
+    return metric in HIGHER_IS_BETTER
+
+
+def speedup(metric, duet, peer):
+    """How many times better duet's value is than the peer's."""
+    if higher_is_better(metric):
+        return duet / peer if peer else float("inf")
+    return peer / duet if duet else float("inf")
+
+
+class EchoServer:
+    """One echo server process under the contract of bench/echo_client.cpp.
+
+    Leaving the with-block always stops it, also on an error or an interrupt:
+    stdin is closed (the contract's stop), then SIGTERM after STOP_WAIT_S, then
+    SIGKILL, and the process is reaped. Leaving normally also checks that it
+    exited with status 0."""
+
+    PORT_WAIT_S = 10.0
+    STOP_WAIT_S = 5.0
+    TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, path):
+        self.path = path
+        self.proc = None
+        self.stderr = tempfile.TemporaryFile()
+        self.port = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([self.path, "--port", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, bufsize=0)
+        try:
+            self.port = self._read_port()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._stop()
+        if exc_type is None and self.proc.returncode != 0:
+            sys.exit(f"{self.path} exited with {self.proc.returncode} when stopped:\n{self.errors()}")
+        return False
+
+    def cpu_us(self):
+        """utime + stime of every thread of the server so far, in µs."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": the comm may hold spaces
+        return (int(fields[11]) + int(fields[12])) * self.TICK_US  # fields 14 and 15 of proc(5)
+
+    def errors(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def _read_port(self):
+        deadline = time.monotonic() + self.PORT_WAIT_S
+        fd = self.proc.stdout.fileno()
+        data = b""
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                sys.exit(f"{self.path}: no PORT line within {self.PORT_WAIT_S:.0f} s:\n{self.errors()}")
+            chunk = os.read(fd, 256)
+            if not chunk:
+                sys.exit(f"{self.path} exited before printing its port:\n{self.errors()}")
+            data += chunk
+        line = data.split(b"\n", 1)[0].decode(errors="replace")
+        if not line.startswith("PORT ") or not line[5:].strip().isdigit():
+            sys.exit(f"{self.path}: first line {line!r}, expected 'PORT <n>'")
+        return int(line[5:])
+
+    def _stop(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        for action in (None, self.proc.terminate, self.proc.kill):
+            if action:
+                action()
+            try:
+                self.proc.wait(timeout=self.STOP_WAIT_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+def run_echo(server, client, connections, smoke):
+    """One client run against a fresh server: records and notes."""
+    messages = ECHO_SMOKE["messages"] if smoke else ECHO_MESSAGES[connections]
+    warmup = ECHO_SMOKE["warmup"] if smoke else ECHO_WARMUP
+    cap = ECHO_SMOKE["cap"] if smoke else ECHO_CAP_S
+    with EchoServer(server) as srv:
+        cmd = [client, "--port", str(srv.port), "--connections", str(connections), "--messages", str(messages),
+               "--size", "1024", "--warmup", str(warmup), "--duration-cap", str(cap)]
+        cpu_before = srv.cpu_us()
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=2 * cap + 60)
+        cpu_after = srv.cpu_us()
+        if out.returncode != 0:
+            sys.exit(f"echo_client against {server} failed with {out.returncode}:\n{out.stderr}"
+                     f"server's stderr:\n{srv.errors()}")
+    got = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            rec = json.loads(line)
+            got[rec["metric"]] = rec
+    workload = got["requests_per_s"]["workload"]
+    records = [{"workload": workload, "metric": "requests_per_s", "value": got["requests_per_s"]["value"]},
+               {"workload": workload, "metric": "server_cpu_us_per_request",
+                "value": (cpu_after - cpu_before) / got["requests_total"]["value"]}]
+    notes = []
+    if got["capped"]["value"]:
+        notes.append(f"{workload} {os.path.basename(server)}: stopped by the {cap:g} s cap after "
+                     f"{got['requests']['value']:.0f} of {messages * connections} requests")
+    return records, notes
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
@@ -95,26 +250,53 @@ def main():
     args = ap.parse_args()
     runs = 1 if args.smoke else args.runs
 
+    # A SIGTERM to the harness unwinds like Ctrl-C, so that no server outlives it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+    def bench_path(name):
+        return os.path.join(args.build_dir, "bench", name)
+
     binaries = []
     for impl, name in BINARIES:
-        path = os.path.join(args.build_dir, "bench", name)
-        if not os.path.exists(path):
-            sys.exit(f"missing {path}: build the 'bench' preset first")
-        binaries.append((impl, path))
+        if not os.path.exists(bench_path(name)):
+            sys.exit(f"missing {bench_path(name)}: build the 'bench' preset first")
+        binaries.append((impl, bench_path(name)))
+    notes = []
+    servers = []
+    for impl, name in ECHO_SERVERS:
+        if os.path.exists(bench_path(name)):
+            servers.append((impl, bench_path(name)))
+        elif impl == "duet":
+            notes.append(f"no {bench_path(name)}: tcp_echo runs without duet")
+            print(f"note: {notes[-1]}", file=sys.stderr)
+        else:
+            sys.exit(f"missing {bench_path(name)}: build the 'bench' preset first")
+    client = bench_path(ECHO_CLIENT)
+    if not os.path.exists(client):
+        sys.exit(f"missing {client}: build the 'bench' preset first")
 
     samples = {}  # (workload, metric) -> impl -> [value per run]
+
+    def record(impl, rec):
+        samples.setdefault((rec["workload"], rec["metric"]), {}).setdefault(impl, []).append(rec["value"])
+
     started = time.time()
     for r in range(runs):
         order = binaries[r % len(binaries):] + binaries[: r % len(binaries)]
         for impl, path in order:
             for rec in run_once(path, args.smoke):
-                key = (rec["workload"], rec["metric"])
-                samples.setdefault(key, {}).setdefault(impl, []).append(rec["value"])
+                record(impl, rec)
+        for connections in sorted(ECHO_MESSAGES):
+            for impl, path in servers[r % len(servers):] + servers[: r % len(servers)]:
+                records, run_notes = run_echo(path, client, connections, args.smoke)
+                for rec in records:
+                    record(impl, rec)
+                notes += [f"run {r + 1}: {n}" for n in run_notes]
 
     machine = machine_line(args.build_dir)
     lines = [f"Machine: {machine}", f"Runs: {runs}{' (smoke)' if args.smoke else ''}, "
              f"{time.time() - started:.1f} s", "",
-             "| workload | metric | impl | median | min | max | duet/impl (median of per-run ratios) | impl/duet |",
+             "| workload | metric | impl | median | min | max | duet/impl (median of per-run ratios) | duet speedup |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for (workload, metric), by_impl in sorted(samples.items()):
         duet = by_impl.get("duet", [])
@@ -125,21 +307,41 @@ def main():
                 if per_run:
                     med = statistics.median(per_run)
                     ratio = f"{med:.3f}"
-                    speed = f"{1 / med:.2f}x" if med else "inf"
+                    if higher_is_better(metric):
+                        speed = f"{med:.2f}x"
+                    else:
+                        speed = f"{1 / med:.2f}x" if med else "inf"
             lines.append(f"| {workload} | {metric} | {impl} | {statistics.median(values):.2f} | "
                          f"{min(values):.2f} | {max(values):.2f} | {ratio} | {speed} |")
     lines.append("")
-    lines.append("Goals (impl/duet speedup, from the issues):")
+    lines.append("duet speedup: how many times better duet is than the impl of that row, impl/duet for "
+                 "times and sizes, duet/impl for " + ", ".join(sorted(HIGHER_IS_BETTER)) + " (higher is better).")
+    lines += [f"Note: {n}" for n in notes]
+    lines.append("")
+    lines.append("Goals (duet speedup, from the issues):")
     for workload, metric, peer, target in GOALS:
         d = samples.get((workload, metric), {}).get("duet")
         p = samples.get((workload, metric), {}).get(peer)
         if not d or not p:
             lines.append(f"- {workload} {metric} vs {peer}: not measured")
             continue
-        speed = statistics.median(p) / statistics.median(d) if statistics.median(d) else float("inf")
+        speed = speedup(metric, statistics.median(d), statistics.median(p))
         verdict = "met" if speed >= target else "SHORT"
         lines.append(f"- {workload} {metric}: duet {statistics.median(d):.2f} vs {peer} "
                      f"{statistics.median(p):.2f} -> {speed:.2f}x (goal >= {target}x): {verdict}")
+    for workload, metric, peers, target in BEST_PEER_GOALS:
+        by_impl = samples.get((workload, metric), {})
+        d = by_impl.get("duet")
+        measured = [p for p in peers if by_impl.get(p)]
+        if not d or not measured:
+            lines.append(f"- {workload} {metric} vs best of {'/'.join(peers)}: not measured")
+            continue
+        # The best peer is the one duet beats by the least.
+        best = min(measured, key=lambda p: speedup(metric, 1.0, statistics.median(by_impl[p])))
+        speed = speedup(metric, statistics.median(d), statistics.median(by_impl[best]))
+        verdict = "met" if speed >= target else "SHORT"
+        lines.append(f"- {workload} {metric}: duet {statistics.median(d):.2f} vs best of {'/'.join(peers)} "
+                     f"({best} {statistics.median(by_impl[best]):.2f}) -> {speed:.2f}x (goal >= {target}x): {verdict}")
     for workload, metric, limit in ABSOLUTE_GOALS:
         d = samples.get((workload, metric), {}).get("duet")
         if not d:
@@ -172,7 +374,7 @@ def main():
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump({"machine": machine, "runs": runs, "smoke": args.smoke,
+            json.dump({"machine": machine, "runs": runs, "smoke": args.smoke, "notes": notes,
                        "samples": [{"workload": w, "metric": m, "impl": i, "values": v}
                                    for (w, m), by in sorted(samples.items()) for i, v in by.items()]}, f, indent=1)
         with open(os.path.join(args.out, "results.md"), "w") as f:
@@ -180,6 +382,11 @@ def main():
     # Smoke mode checks only that everything ran and reported.
     expected = {(w, m) for w, m, _, _ in GOALS}
     missing = [k for k in expected if k not in samples or "duet" not in samples[k] or len(samples[k]) < 2]
+    # The TCP section: every server that was run, at every connection count.
+    missing += [(f"tcp_echo_c{c}", m, impl) for c in ECHO_MESSAGES for m in ("requests_per_s", "server_cpu_us_per_request")
+                for impl, _ in servers if impl not in samples.get((f"tcp_echo_c{c}", m), {})]
+    if "reference" not in samples.get(("bulk_transfer", "MiB_per_s"), {}):
+        missing.append(("bulk_transfer", "MiB_per_s", "reference"))
     if missing:
         sys.exit(f"missing results: {missing}")
     print("1 passed, 0 failed" if args.smoke else "")

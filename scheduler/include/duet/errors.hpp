@@ -60,6 +60,15 @@ class CancelledError {
   std::string message_;
 };
 
+/// duet::run() was interrupted by SIGINT (Ctrl+C): its main task was
+/// cancelled, as asyncio.Runner does, and this replaces the cancellation.
+/// Like Python's KeyboardInterrupt (a BaseException) it does not derive
+/// from std::exception.
+class KeyboardInterrupt {
+ public:
+  const char* what() const noexcept { return "KeyboardInterrupt"; }
+};
+
 /// A deadline passed (asyncio's TimeoutError, the builtin since 3.11).
 class TimeoutError : public std::runtime_error {
  public:

@@ -9,6 +9,7 @@
 // main's result or rethrows its exception. No task frame outlives the call.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,11 +27,22 @@ namespace detail {
 void cancel_all_tasks(Loop& loop);
 }  // namespace detail
 
+/// What a driver adds to run_main's sequence (the native run() uses them
+/// for SIGINT and the default executor).
+struct RunHooks {
+  /// After the main task is created, before the loop runs.
+  std::function<void(Loop&, TaskRef main)> started;
+  /// After the remaining tasks are finished, before the loop closes (not
+  /// called when the loop was closed by then).
+  std::function<void(Loop&)> before_close;
+};
+
 template <class T>
-T run_main(Loop& loop, Coro<T> main) {
+T run_main(Loop& loop, Coro<T> main, const RunHooks& hooks = {}) {
   if (running_loop()) throw RuntimeError("duet::run() cannot be called from a running event loop");
   struct Shutdown {
     Loop& loop;
+    const RunHooks& hooks;
     ~Shutdown() {
       try {
         if (!loop.is_closed()) detail::cancel_all_tasks(loop);
@@ -40,10 +52,19 @@ T run_main(Loop& loop, Coro<T> main) {
         context.exception = std::current_exception();
         loop.call_exception_handler(context);
       }
+      try {
+        if (hooks.before_close && !loop.is_closed()) hooks.before_close(loop);
+      } catch (...) {
+        ExceptionContext context;
+        context.message = "error while shutting down in duet::run()";
+        context.exception = std::current_exception();
+        loop.call_exception_handler(context);
+      }
       if (!loop.is_closed()) loop.close();
     }
-  } shutdown{loop};
+  } shutdown{loop, hooks};
   Task<T> task = loop.create_task(std::move(main), "main");
+  if (hooks.started) hooks.started(loop, task.ref());
   return loop.run_until_complete(Future<T>(task));
 }
 
