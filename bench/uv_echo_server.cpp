@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -53,7 +54,8 @@ void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 void on_written(uv_write_t* req, int status) {
   std::unique_ptr<PendingWrite> done(static_cast<PendingWrite*>(req->data));
   if (status < 0) return close_connection(req->handle);  // also UV_ECANCELED: already closing
-  if (uv_stream_get_write_queue_size(req->handle) == 0) uv_read_start(req->handle, on_alloc, on_read);
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(req->handle)) && uv_stream_get_write_queue_size(req->handle) == 0)
+    uv_read_start(req->handle, on_alloc, on_read);
 }
 
 void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {

@@ -864,8 +864,9 @@ std::optional<SocketAddress> numeric(const std::string& host, std::uint16_t port
 
 Coro<std::vector<SocketAddress>> resolve(std::string host, std::uint16_t port, bool passive) {
   if (auto address = numeric(host, port)) co_return std::vector<SocketAddress>{*address};
-  std::vector<SocketAddress> found =
-      co_await to_thread([host, port, passive] { return getaddrinfo_blocking(host, port, passive); });
+  // Named, not a temporary in the co_await: see to_thread's note on g++ 12.
+  auto lookup = [host, port, passive] { return getaddrinfo_blocking(host, port, passive); };
+  std::vector<SocketAddress> found = co_await to_thread(std::move(lookup));
   if (found.empty())
     throw GaiError(std::error_code(EAI_NONAME, gai_category()), "getaddrinfo(" + host + "): no IPv4/IPv6 address");
   co_return found;

@@ -110,14 +110,16 @@ int apply_changes(int kqueue_fd, const struct kevent* changes, struct kevent* re
 KqueueBackend::KqueueBackend() {
   kqueue_fd_ = ::kqueue();
   if (kqueue_fd_ < 0) throw_errno("kqueue");
-  struct kevent ev;
-  EV_SET(&ev, 0, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, Udata{});
-  if (::fcntl(kqueue_fd_, F_SETFD, FD_CLOEXEC) < 0 || ::kevent(kqueue_fd_, &ev, 1, nullptr, 0, nullptr) < 0) {
+  auto fail = [this](const char* what) {
     int saved = errno;
     ::close(kqueue_fd_);
     errno = saved;
-    throw_errno("kqueue: EVFILT_USER");
-  }
+    throw_errno(what);
+  };
+  if (::fcntl(kqueue_fd_, F_SETFD, FD_CLOEXEC) < 0) fail("fcntl(kqueue, FD_CLOEXEC)");
+  struct kevent ev;
+  EV_SET(&ev, 0, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, Udata{});
+  if (::kevent(kqueue_fd_, &ev, 1, nullptr, 0, nullptr) < 0) fail("kevent(ADD, EVFILT_USER)");
 }
 
 KqueueBackend::~KqueueBackend() {

@@ -5,11 +5,12 @@
 //    so it is rounded *up*, as in the epoll backend (rounding down would
 //    wake the loop before its earliest timer and make it spin). A timeout
 //    beyond INT_MAX ms (24.8 days) is clamped; a poll that comes back empty
-//    before the deadline, which only the clamp can cause, polls again with
-//    what is left, so the wait never ends early whatever the kernel does.
-//  * A signal interrupts poll with EINTR even with SA_RESTART. The wait is
-//    retried with what is left of the timeout, measured on the monotonic
-//    clock.
+//    before the deadline, which only the clamp should cause, polls again
+//    with what is left, so the wait never ends early whatever the kernel
+//    does.
+//  * A signal interrupts poll with EINTR even with SA_RESTART (signal(7):
+//    poll is never restarted). The wait is retried with what is left of the
+//    timeout, measured on the monotonic clock.
 //  * The whole set is handed to the kernel on every call: a wait costs
 //    O(watched fds), which is why poll is the fallback. The set is a
 //    vector<pollfd> with an index by fd, so watch and unwatch are O(1).
@@ -32,11 +33,12 @@
 //        (once per poll; see WaitState). The wait finds the pipe readable
 //        with woken_ unset, takes a fresh copy and polls again with the time
 //        left: an fd watched during a wait is reported by that wait, and an
-//        fd unwatched during it leaves the kernel's poll at once (a socket
-//        closed after unwatch() is not kept open by the poll's reference
-//        to it, which would delay its FIN until the wait ended).
+//        fd unwatched during it leaves the kernel's poll at once (Linux's
+//        poll holds a reference to every file it waits on, so a socket
+//        closed after unwatch() would otherwise stay open, its FIN unsent,
+//        until the wait ended).
 //      - with no wait in progress a change writes nothing: the single-
-//        threaded loop pays no syscall for its watch/unwatch calls.
+//        threaded loop pays no wakeup for its watch/unwatch calls.
 //      - revents are reported to the fd's target as the set is when the poll
 //        returns, masked by its interest then; an fd unwatched meanwhile is
 //        dropped. A report can still be stale by the time its target runs.
@@ -109,7 +111,7 @@ void drain(int fd) noexcept {
   for (;;) {
     const ssize_t r = ::read(fd, buf, sizeof buf);
     if (r == static_cast<ssize_t>(sizeof buf) || (r < 0 && errno == EINTR)) continue;
-    return;  // emptied, or EAGAIN: another wait drained it
+    return;  // emptied: a short read, or EAGAIN
   }
 }
 

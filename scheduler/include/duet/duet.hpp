@@ -26,9 +26,8 @@
 #if __has_include("duet/platform/platform.hpp")
 #include "duet/platform/platform.hpp"
 #endif
-#if __has_include("duet/native/event_loop.hpp")
-#include "duet/native/event_loop.hpp"
-#include "duet/native/run.hpp"
+#if __has_include("duet/native/native.hpp")
+#include "duet/native/native.hpp"
 #endif
 #if __has_include("duet/web/event_loop.hpp")
 #include "duet/web/event_loop.hpp"

@@ -164,19 +164,37 @@ auto run_in_executor(Loop& loop, ThreadPoolExecutor* executor, F fn) -> Future<s
 
 /// asyncio.to_thread(fn, args...): fn(args...) on the running loop's
 /// default executor, awaited. The arguments are moved to the worker.
+///
+/// With g++ 12, do not write a capturing lambda inside the co_await
+/// expression (`co_await to_thread([s] {...})`): it mis-copies captures of
+/// the coroutine's own variables (a std::string's small buffer was left
+/// pointing into the frame; found by ASan). Name the lambda first.
+namespace detail {
+// fn(args...) as one callable, built outside any coroutine: g++ 12
+// mis-compiles pack init-captures in a lambda inside a coroutine.
 template <class F, class... Args>
-auto to_thread(F fn, Args... args) -> Coro<std::invoke_result_t<F&, Args&...>> {
-  using R = std::invoke_result_t<F&, Args&...>;
-  Future<R> future = run_in_executor(get_running_loop(), nullptr,
-                                     [fn = std::move(fn), ... args = std::move(args)]() mutable -> R {
-                                       return fn(args...);
-                                     });
+auto bind_call(F fn, Args... args) {
+  return [fn = std::move(fn), ... args = std::move(args)]() mutable -> std::invoke_result_t<F&, Args&...> {
+    return fn(args...);
+  };
+}
+
+template <class R, class Job>
+Coro<R> await_in_default_executor(Job job) {
+  Future<R> future = run_in_executor(get_running_loop(), nullptr, std::move(job));
   if constexpr (std::is_void_v<R>) {
     co_await future;
   } else {
     R result = co_await future;
     co_return result;
   }
+}
+}  // namespace detail
+
+template <class F, class... Args>
+auto to_thread(F fn, Args... args) -> Coro<std::invoke_result_t<F&, Args&...>> {
+  return detail::await_in_default_executor<std::invoke_result_t<F&, Args&...>>(
+      detail::bind_call(std::move(fn), std::move(args)...));
 }
 
 }  // namespace duet::native

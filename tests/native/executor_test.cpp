@@ -1,0 +1,107 @@
+// The thread-pool executor and its loop side, as asyncio's
+// run_in_executor / to_thread (test_threads.py, named per case).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <duet/duet.hpp>
+
+using namespace std::chrono_literals;
+using duet::Coro;
+using namespace duet::native;
+
+TEST_CASE("to_thread runs the function on another thread and returns its result (test_to_thread)",
+          "[executor]") {
+  auto main_coro = []() -> Coro<void> {
+    const auto loop_thread = std::this_thread::get_id();
+    auto where = co_await to_thread([] { return std::this_thread::get_id(); });
+    CHECK(where != loop_thread);
+    int sum = co_await to_thread([](int a, int b) { return a + b; }, 2, 3);
+    CHECK(sum == 5);
+    co_await to_thread([] {});
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("to_thread raises the function's exception (test_to_thread_exception)", "[executor]") {
+  auto main_coro = []() -> Coro<void> {
+    bool raised = false;
+    try {
+      co_await to_thread([]() -> int { throw std::invalid_argument("bad"); });
+    } catch (const std::invalid_argument& e) {
+      raised = std::string(e.what()) == "bad";
+    }
+    CHECK(raised);
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("to_thread copies the caller's context to the thread (test_to_thread_contextvars)", "[executor][context]") {
+  static duet::ContextVar<std::string> request_id("request_id");
+  auto main_coro = []() -> Coro<void> {
+    request_id.set("abc");
+    std::string seen = co_await to_thread([] { return request_id.get(); });
+    CHECK(seen == "abc");
+    // What the thread sets stays in its copy.
+    co_await to_thread([] { request_id.set("changed"); });
+    CHECK(request_id.get() == "abc");
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("cancelling the future does not stop the function; its result is dropped", "[executor][cancel]") {
+  auto main_coro = []() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    std::atomic<bool> release{false}, finished{false};
+    duet::Future<int> f = run_in_executor(loop, nullptr, [&] {
+      while (!release) std::this_thread::sleep_for(1ms);
+      finished = true;
+      return 7;
+    });
+    CHECK(f.cancel());
+    release = true;
+    while (!finished) co_await duet::sleep(1ms);
+    co_await duet::sleep(5ms);  // the result arrives and is dropped
+    CHECK(f.cancelled());
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("a custom executor runs jobs on its own workers, refuses jobs after shutdown", "[executor]") {
+  ThreadPoolExecutor pool(2);
+  CHECK(pool.max_workers() == 2);
+  auto main_coro = [&pool]() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    std::vector<duet::Future<int>> futures;
+    for (int i = 0; i < 20; ++i) futures.push_back(run_in_executor(loop, &pool, [i] { return i * i; }));
+    int total = 0;
+    for (auto& f : futures) {
+      int v = co_await f;
+      total += v;
+    }
+    CHECK(total == 2470);
+  };
+  duet::run(main_coro());
+  pool.shutdown();
+  CHECK_THROWS_AS(pool.submit([] {}), duet::RuntimeError);
+}
+
+TEST_CASE("run() shuts the default executor down: jobs in flight finish and no worker outlives it",
+          "[executor][run]") {
+  static std::atomic<bool> finished{false};
+  finished = false;
+  auto main_coro = []() -> Coro<void> {
+    // Not awaited: main returns while the job still runs.
+    (void)run_in_executor(duet::get_running_loop(), nullptr, [] {
+      std::this_thread::sleep_for(50ms);
+      finished = true;
+    });
+    co_return;
+  };
+  duet::run(main_coro());
+  CHECK(finished);
+}

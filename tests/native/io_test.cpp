@@ -1,0 +1,288 @@
+// Loop-level I/O on the real backend (epoll, or poll with DUET_BACKEND=poll,
+// which CTest runs as a second test): add_reader/add_writer and the sock_*
+// operations, as asyncio's test_selector_events / test_sock_lowlevel, on
+// real sockets over 127.0.0.1.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <duet/duet.hpp>
+
+#include "native/fd_count.hpp"
+
+using namespace std::chrono_literals;
+using duet::Coro;
+using namespace duet::native;
+
+namespace {
+
+std::pair<Socket, Socket> socket_pair() {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  return {Socket(fds[0]), Socket(fds[1])};
+}
+
+Socket listener() {
+  Socket s = Socket::tcp(AF_INET);
+  s.bind(SocketAddress("127.0.0.1", 0));
+  s.listen();
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("add_reader runs its callback while the fd is readable, remove_reader stops it", "[io][readiness]") {
+  const auto fds_before = duet::test::open_fd_count();
+  auto main_coro = []() -> Coro<void> {
+    auto [a, b] = socket_pair();
+    duet::Loop& loop = duet::get_running_loop();
+    std::vector<std::string> got;
+    duet::Future<void> done(loop);
+    add_reader(loop, b.fileno(), [&] {
+      char buf[16];
+      const ssize_t n = ::read(b.fileno(), buf, sizeof buf);
+      got.emplace_back(buf, static_cast<std::size_t>(n));
+      if (got.size() == 2) done.set_result();
+    });
+    CHECK(::write(a.fileno(), "one", 3) == 3);
+    co_await duet::sleep(10ms);
+    CHECK(::write(a.fileno(), "two", 3) == 3);
+    co_await done;
+    CHECK(got == std::vector<std::string>{"one", "two"});
+    CHECK(remove_reader(loop, b.fileno()));
+    CHECK_FALSE(remove_reader(loop, b.fileno()));
+    // Removed: readable again, but nobody is called.
+    CHECK(::write(a.fileno(), "three", 5) == 5);
+    co_await duet::sleep(10ms);
+    CHECK(got.size() == 2);
+  };
+  duet::run(main_coro());
+  CHECK(duet::test::open_fd_count() == fds_before);
+}
+
+TEST_CASE("add_writer runs while the fd is writable; add_reader replaces the previous callback", "[io][readiness]") {
+  auto main_coro = []() -> Coro<void> {
+    auto [a, b] = socket_pair();
+    duet::Loop& loop = duet::get_running_loop();
+    int writes = 0;
+    duet::Future<void> done(loop);
+    add_writer(loop, a.fileno(), [&] {
+      if (++writes == 3) {
+        remove_writer(loop, a.fileno());
+        done.set_result();
+      }
+    });
+    co_await done;
+    CHECK(writes == 3);
+
+    int first = 0, second = 0;
+    add_reader(loop, b.fileno(), [&] { ++first; });
+    add_reader(loop, b.fileno(), [&] {
+      ++second;
+      char c;
+      CHECK(::read(b.fileno(), &c, 1) == 1);
+      remove_reader(loop, b.fileno());
+    });
+    CHECK(::write(a.fileno(), "x", 1) == 1);
+    co_await duet::sleep(10ms);
+    CHECK(first == 0);
+    CHECK(second == 1);
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("sock_accept, sock_connect, sock_sendall and sock_recv exchange data over loopback", "[io][sock]") {
+  const auto fds_before = duet::test::open_fd_count();
+  auto main_coro = []() -> Coro<void> {
+    Socket server = listener();
+    const SocketAddress address = server.local_address();
+    CHECK(address.host() == "127.0.0.1");
+    CHECK(address.port() != 0);
+
+    auto serve = [&server]() -> Coro<std::string> {
+      auto [conn, peer] = co_await sock_accept(server);
+      CHECK(peer.host() == "127.0.0.1");
+      std::string received;
+      for (;;) {
+        std::string chunk = co_await sock_recv(conn, 4096);
+        if (chunk.empty()) break;
+        received += chunk;
+        co_await sock_sendall(conn, chunk);
+      }
+      co_return received;
+    };
+    duet::Task<std::string> server_task = duet::create_task(serve());
+
+    Socket client = Socket::tcp(AF_INET);
+    co_await sock_connect(client, address);
+    const std::string message(200'000, 'z');  // more than one socket buffer
+    auto echo_reader = [&client](std::size_t expected) -> Coro<std::string> {
+      std::string echoed;
+      while (echoed.size() < expected) {
+        char buf[8192];
+        std::size_t n = co_await sock_recv_into(client, std::span<char>(buf, sizeof buf));
+        if (n == 0) break;
+        echoed.append(buf, n);
+      }
+      co_return echoed;
+    };
+    duet::Task<std::string> reading = duet::create_task(echo_reader(message.size()));
+    co_await sock_sendall(client, message);
+    std::string echoed = co_await reading;
+    client.shutdown(SHUT_WR);
+    std::string received = co_await server_task;
+    CHECK(received == message);
+    CHECK(echoed == message);
+  };
+  duet::run(main_coro());
+  CHECK(duet::test::open_fd_count() == fds_before);
+}
+
+TEST_CASE("cancelling a waiting sock_recv withdraws its interest and leaves the socket usable", "[io][sock][cancel]") {
+  auto main_coro = []() -> Coro<void> {
+    auto [a, b] = socket_pair();
+    auto recv_one = [&b]() -> Coro<std::string> {
+      std::string got = co_await sock_recv(b, 100);
+      co_return got;
+    };
+    duet::Task<std::string> waiting = duet::create_task(recv_one());
+    co_await duet::sleep(5ms);
+    CHECK_FALSE(waiting.done());
+    waiting.cancel();
+    bool cancelled = false;
+    try {
+      co_await waiting;
+    } catch (const duet::CancelledError&) {
+      cancelled = true;
+    }
+    CHECK(cancelled);
+    // The interest is gone, so a new operation may wait (a stale one would
+    // make this raise "already waiting"), and the bytes are all there.
+    CHECK(::write(a.fileno(), "after", 5) == 5);
+    std::string got = co_await sock_recv(b, 100);
+    CHECK(got == "after");
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("a timeout on sock_recv cancels it cleanly", "[io][sock][cancel]") {
+  auto main_coro = []() -> Coro<void> {
+    auto [a, b] = socket_pair();
+    bool timed_out = false;
+    try {
+      co_await duet::wait_for(duet::create_task(sock_recv(b, 10)), 5ms);
+    } catch (const duet::TimeoutError&) {
+      timed_out = true;
+    }
+    CHECK(timed_out);
+    CHECK(::write(a.fileno(), "ok", 2) == 2);
+    std::string got = co_await sock_recv(b, 10);
+    CHECK(got == "ok");
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("two operations waiting to read one socket: the second is refused with a clear error", "[io][sock]") {
+  auto main_coro = []() -> Coro<void> {
+    auto [a, b] = socket_pair();
+    auto recv_one = [&b]() -> Coro<std::string> {
+      std::string got = co_await sock_recv(b, 100);
+      co_return got;
+    };
+    duet::Task<std::string> first = duet::create_task(recv_one());
+    co_await duet::sleep(1ms);
+    std::string message;
+    try {
+      co_await sock_recv(b, 100);
+    } catch (const duet::RuntimeError& e) {
+      message = e.what();
+    }
+    CHECK_THAT(message, Catch::Contains("already waiting"));
+    CHECK_THAT(message, Catch::Contains(std::to_string(b.fileno())));
+    CHECK(::write(a.fileno(), "x", 1) == 1);
+    std::string got = co_await first;
+    CHECK(got == "x");
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("closing a socket while an operation waits on it fails the operation with OSError", "[io][sock]") {
+  auto main_coro = []() -> Coro<void> {
+    auto [a, b] = socket_pair();
+    auto recv_one = [&b]() -> Coro<std::string> {
+      std::string got = co_await sock_recv(b, 100);
+      co_return got;
+    };
+    duet::Task<std::string> waiting = duet::create_task(recv_one());
+    co_await duet::sleep(1ms);
+    b.close();
+    bool failed = false;
+    try {
+      co_await waiting;
+    } catch (const duet::OSError& e) {
+      failed = e.code() == std::errc::bad_file_descriptor;
+    }
+    CHECK(failed);
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("connecting to a closed port raises ConnectionRefusedError", "[io][sock][fault]") {
+  auto main_coro = []() -> Coro<void> {
+    std::uint16_t port;
+    {
+      Socket s = listener();
+      port = s.local_address().port();
+    }  // closed: nothing listens there now
+    Socket client = Socket::tcp(AF_INET);
+    bool refused = false;
+    try {
+      co_await sock_connect(client, SocketAddress("127.0.0.1", port));
+    } catch (const duet::ConnectionRefusedError& e) {
+      refused = e.code() == std::errc::connection_refused;
+    }
+    CHECK(refused);
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("operations on a closed socket and bad addresses raise clear errors", "[io][sock]") {
+  auto main_coro = []() -> Coro<void> {
+    Socket closed;
+    bool raised = false;
+    try {
+      co_await sock_recv(closed, 1);
+    } catch (const duet::OSError& e) {
+      raised = std::string(e.what()).find("closed socket") != std::string::npos;
+    }
+    CHECK(raised);
+  };
+  duet::run(main_coro());
+  CHECK_THROWS_AS(SocketAddress("not an address", 1), duet::ValueError);
+  CHECK(SocketAddress("::1", 8080).to_string() == "[::1]:8080");
+  CHECK(SocketAddress("10.1.2.3", 80).to_string() == "10.1.2.3:80");
+}
+
+TEST_CASE("add_reader on an fd that is not open raises OSError naming the fd", "[io][readiness]") {
+  auto main_coro = []() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    std::string message;
+    try {
+      add_reader(loop, fds[0], [] {});
+    } catch (const duet::OSError& e) {
+      message = e.what();
+    }
+    CHECK_THAT(message, Catch::Contains("fd " + std::to_string(fds[0])));
+    co_return;
+  };
+  duet::run(main_coro());
+}

@@ -1,0 +1,528 @@
+// TCP streams, as asyncio's streams (Lib/test/test_asyncio/test_streams.py,
+// cases named where they correspond), on real sockets over 127.0.0.1, and
+// the faults the native I/O issue lists, one case each.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <duet/duet.hpp>
+
+#include "native/fd_count.hpp"
+
+using namespace std::chrono_literals;
+using duet::Coro;
+using namespace duet::native;
+
+namespace {
+
+// A reader fed by hand (asyncio.StreamReader() with feed_data).
+template <class F>
+void with_loop(F body) {
+  duet::run(body());
+}
+
+Coro<void> echo_handler(StreamReader reader, StreamWriter writer) {
+  for (;;) {
+    std::string data = co_await reader.read(65536);
+    if (data.empty()) break;
+    writer.write(data);
+    co_await writer.drain();
+  }
+  writer.close();
+  co_await writer.wait_closed();
+}
+
+}  // namespace
+
+// ---- the reader's buffer, fed by hand --------------------------------------------------------
+
+TEST_CASE("read(n) returns what is buffered up to n; read() reads to EOF (test_read, test_read_eof)", "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader;
+    reader.feed_data("line1\nline2\n");
+    std::string a = co_await reader.read(5);
+    CHECK(a == "line1");
+    std::string b = co_await reader.read(100);
+    CHECK(b == "\nline2\n");
+    reader.feed_data("rest");
+    reader.feed_eof();
+    std::string c = co_await reader.read();
+    CHECK(c == "rest");
+    CHECK(reader.at_eof());
+    std::string d = co_await reader.read(10);
+    CHECK(d.empty());
+  });
+}
+
+TEST_CASE("read waits for data fed later (test_read_wait)", "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader;
+    duet::get_running_loop().call_later(2ms, [reader]() mutable { reader.feed_data("late"); });
+    std::string got = co_await reader.read(10);
+    CHECK(got == "late");
+  });
+}
+
+TEST_CASE("readexactly raises IncompleteReadError with the partial data at EOF (test_readexactly_eof)",
+          "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader;
+    reader.feed_data("12345");
+    std::string five = co_await reader.readexactly(3);
+    CHECK(five == "123");
+    reader.feed_eof();
+    bool raised = false;
+    try {
+      co_await reader.readexactly(10);
+    } catch (const duet::IncompleteReadError& e) {
+      raised = e.partial() == "45" && e.expected() == 10;
+    }
+    CHECK(raised);
+  });
+}
+
+TEST_CASE("readuntil finds multi-byte separators across feeds (test_readuntil_multi_chunks)", "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader;
+    reader.feed_data("lineAA");
+    duet::get_running_loop().call_later(1ms, [reader]() mutable { reader.feed_data("A,rest"); });
+    std::string got = co_await reader.readuntil("AAA");
+    CHECK(got == "lineAAA");
+    CHECK(reader.buffered() == 5);
+    bool empty_separator = false;
+    try {
+      co_await reader.readuntil("");
+    } catch (const duet::ValueError&) {
+      empty_separator = true;
+    }
+    CHECK(empty_separator);
+  });
+}
+
+TEST_CASE("readuntil over the limit raises LimitOverrunError and keeps the data (test_readuntil_limit_found_sep)",
+          "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader(3);
+    reader.feed_data("some dataAA");
+    std::size_t consumed = 0;
+    try {
+      co_await reader.readuntil("AAA");
+    } catch (const duet::LimitOverrunError& e) {
+      consumed = e.consumed();
+      CHECK_THAT(std::string(e.what()), Catch::Contains("not found"));
+    }
+    CHECK(consumed > 3);
+    CHECK(reader.buffered() == 11);  // nothing consumed
+    reader.feed_data("A");
+    try {
+      co_await reader.readuntil("AAA");
+    } catch (const duet::LimitOverrunError& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains("found, but chunk is longer than limit"));
+      consumed = e.consumed();
+    }
+    CHECK(consumed == 9);
+    CHECK(reader.buffered() == 12);
+  });
+}
+
+TEST_CASE("readline: partial line at EOF, ValueError for an overlong line which is dropped "
+          "(test_readline_eof, test_readline_limit)",
+          "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader(7);
+    reader.feed_data("1234567890\nok\npartial");
+    reader.feed_eof();
+    bool too_long = false;
+    try {
+      co_await reader.readline();
+    } catch (const duet::ValueError&) {
+      too_long = true;
+    }
+    CHECK(too_long);
+    std::string ok = co_await reader.readline();
+    CHECK(ok == "ok\n");
+    std::string rest = co_await reader.readline();
+    CHECK(rest == "partial");
+    std::string none = co_await reader.readline();
+    CHECK(none.empty());
+  });
+}
+
+TEST_CASE("a reader with an exception raises it from every read; two readers at once are refused",
+          "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader;
+    auto first = [reader]() mutable -> Coro<std::string> {
+      std::string s = co_await reader.read(5);
+      co_return s;
+    };
+    duet::Task<std::string> waiting = duet::create_task(first());
+    co_await duet::yield_now();
+    bool refused = false;
+    try {
+      co_await reader.read(5);
+    } catch (const duet::RuntimeError& e) {
+      refused = std::string(e.what()).find("already waiting") != std::string::npos;
+    }
+    CHECK(refused);
+    reader.set_exception(std::make_exception_ptr(std::domain_error("boom")));
+    bool raised = false;
+    try {
+      co_await waiting;
+    } catch (const std::domain_error&) {
+      raised = true;
+    }
+    CHECK(raised);
+  });
+}
+
+// ---- TCP ---------------------------------------------------------------------------------
+
+TEST_CASE("open_connection and start_server: echo, names, TCP_NODELAY (test_open_connection, test_start_server)",
+          "[streams][tcp]") {
+  const auto fds_before = duet::test::open_fd_count();
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    CHECK(server.is_serving());
+    const std::uint16_t port = server.port();
+    auto [reader, writer] = co_await open_connection("127.0.0.1", port);
+    CHECK(writer.peer_address().port() == port);
+    CHECK(writer.local_address().host() == "127.0.0.1");
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    ::getsockopt(writer.fileno(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
+    CHECK(nodelay != 0);
+
+    writer.write("hello\n");
+    writer.writelines({"a", "b", "c\n"});
+    co_await writer.drain();
+    std::string line1 = co_await reader.readline();
+    std::string line2 = co_await reader.readline();
+    CHECK(line1 == "hello\n");
+    CHECK(line2 == "abc\n");
+    writer.close();
+    CHECK(writer.is_closing());
+    co_await writer.wait_closed();
+    server.close();
+    CHECK_FALSE(server.is_serving());
+    co_await server.wait_closed();
+  });
+  CHECK(duet::test::open_fd_count() == fds_before);
+}
+
+TEST_CASE("open_connection resolves names through getaddrinfo in the executor", "[streams][tcp]") {
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("localhost", server.port());
+    writer.write("x");
+    std::string got = co_await reader.readexactly(1);
+    CHECK(got == "x");
+    writer.close();
+    bool unknown = false;
+    try {
+      co_await open_connection("no-such-host.invalid", 1);
+    } catch (const duet::GaiError&) {
+      unknown = true;
+    }
+    CHECK(unknown);
+  });
+}
+
+TEST_CASE("open_connection to a port nobody listens on raises ConnectionRefusedError", "[streams][tcp][fault]") {
+  with_loop([]() -> Coro<void> {
+    std::uint16_t port;
+    {
+      Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+      port = server.port();
+      server.close();
+      co_await server.wait_closed();
+    }
+    bool refused = false;
+    try {
+      co_await open_connection("127.0.0.1", port);
+    } catch (const duet::ConnectionRefusedError&) {
+      refused = true;
+    }
+    CHECK(refused);
+  });
+}
+
+TEST_CASE("a peer reset mid-read raises ConnectionResetError on the reader, and the writer reports it",
+          "[streams][tcp][fault]") {
+  with_loop([]() -> Coro<void> {
+    auto resetting = [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      std::string first = co_await reader.readexactly(4);
+      // SO_LINGER 0 then close: the kernel sends RST instead of FIN.
+      linger l{1, 0};
+      ::setsockopt(writer.fileno(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      writer.abort();
+    };
+    Server server = co_await start_server(resetting, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.write("ping");
+    co_await writer.drain();
+    bool reset = false;
+    try {
+      co_await reader.read(100);
+      co_await reader.read(100);  // an RST may come after an empty read on some kernels
+    } catch (const duet::ConnectionResetError&) {
+      reset = true;
+    }
+    CHECK(reset);
+    bool drain_reported = false;
+    try {
+      writer.write("more");
+      co_await writer.drain();
+    } catch (const duet::ConnectionResetError&) {
+      drain_reported = true;
+    }
+    CHECK(drain_reported);
+    bool closed_reported = false;
+    try {
+      co_await writer.wait_closed();
+    } catch (const duet::ConnectionResetError&) {
+      closed_reported = true;
+    }
+    CHECK(closed_reported);
+  });
+}
+
+TEST_CASE("writing after close() or write_eof() raises RuntimeError", "[streams][tcp][fault]") {
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.close();
+    CHECK_THROWS_AS(writer.write("late"), duet::RuntimeError);
+    co_await writer.wait_closed();
+    auto [reader2, writer2] = co_await open_connection("127.0.0.1", server.port());
+    writer2.write_eof();
+    CHECK_THROWS_AS(writer2.write("late"), duet::RuntimeError);
+    writer2.close();
+  });
+}
+
+TEST_CASE("a slow reader makes drain() wait, and the write buffer stays bounded by the high-water mark",
+          "[streams][tcp][flow]") {
+  with_loop([]() -> Coro<void> {
+    auto release = std::make_shared<duet::Event>();
+    auto total = std::make_shared<std::size_t>(0);
+    auto slow = [release, total](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      co_await release->wait();  // reads nothing until told
+      for (;;) {
+        std::string data = co_await reader.read(1 << 16);
+        if (data.empty()) break;
+        if (data.find_first_not_of('q') != std::string::npos) *total = SIZE_MAX;  // corrupted
+        if (*total != SIZE_MAX) *total += data.size();
+      }
+      writer.close();
+    };
+    Server server = co_await start_server(slow, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    const std::string chunk(16 * 1024, 'q');
+    std::size_t written = 0, max_buffered = 0;
+    bool waited = false;
+    duet::get_running_loop().call_later(50ms, [release] { release->set(); });
+    for (int i = 0; i < 1024; ++i) {  // 16 MiB, far more than the socket buffers hold
+      writer.write(chunk);
+      written += chunk.size();
+      max_buffered = std::max(max_buffered, writer.write_buffer_size());
+      const auto before = duet::get_running_loop().time();
+      co_await writer.drain();
+      if (duet::get_running_loop().time() - before > 10ms) waited = true;
+      CHECK(writer.write_buffer_size() <= 64 * 1024 + chunk.size());
+    }
+    CHECK(waited);
+    CHECK(max_buffered <= 64 * 1024 + chunk.size());
+    writer.write_eof();
+    std::string end = co_await reader.read();
+    CHECK(end.empty());
+    CHECK(*total == written);
+    writer.close();
+  });
+}
+
+TEST_CASE("half-close works both ways", "[streams][tcp][half-close]") {
+  with_loop([]() -> Coro<void> {
+    // Server reads until the client's EOF, then answers and closes.
+    auto summing = [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      std::string all = co_await reader.read();
+      writer.write("got " + std::to_string(all.size()));
+      co_await writer.drain();
+      writer.close();
+    };
+    Server server = co_await start_server(summing, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.write(std::string(1000, 'x'));
+    writer.write_eof();  // client -> server direction closed
+    std::string answer = co_await reader.read();
+    CHECK(answer == "got 1000");
+    writer.close();
+
+    // The other way: the server sends and shuts its side first, then keeps
+    // reading what the client sends after that.
+    auto announcing = [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      writer.write("bye");
+      writer.write_eof();
+      std::string all = co_await reader.read();
+      CHECK(all == "still talking");
+      writer.close();
+    };
+    Server server2 = co_await start_server(announcing, "127.0.0.1", 0);
+    auto [reader2, writer2] = co_await open_connection("127.0.0.1", server2.port());
+    std::string from_server = co_await reader2.read();
+    CHECK(from_server == "bye");
+    CHECK(reader2.at_eof());
+    writer2.write("still talking");
+    co_await writer2.drain();
+    writer2.write_eof();
+    co_await writer2.wait_closed();
+    server.close();
+    server2.close();
+    co_await server.wait_closed();
+    co_await server2.wait_closed();
+  });
+}
+
+TEST_CASE("serve_forever serves until cancelled, then the server is closed", "[streams][tcp][server]") {
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0, ServerOptions{.start_serving = false});
+    CHECK_FALSE(server.is_serving());
+    auto serving = duet::create_task(server.serve_forever());
+    co_await duet::yield_now();
+    CHECK(server.is_serving());
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.write("x");
+    std::string got = co_await reader.readexactly(1);
+    CHECK(got == "x");
+    serving.cancel();
+    bool cancelled = false;
+    try {
+      co_await serving;
+    } catch (const duet::CancelledError&) {
+      cancelled = true;
+    }
+    CHECK(cancelled);
+    CHECK_FALSE(server.is_serving());
+    writer.close();
+    co_await server.wait_closed();
+    CHECK(server.active_connections() == 0);
+  });
+}
+
+TEST_CASE("a handler's exception goes to the exception handler and closes its connection", "[streams][tcp][server]") {
+  with_loop([]() -> Coro<void> {
+    std::vector<std::string> reported;
+    duet::get_running_loop().set_exception_handler(
+        [&reported](duet::Loop&, const duet::ExceptionContext& c) { reported.push_back(c.message); });
+    auto failing = [](StreamReader, StreamWriter) -> Coro<void> {
+      co_await duet::yield_now();
+      throw std::runtime_error("handler failed");
+    };
+    Server server = co_await start_server(failing, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    std::string rest = co_await reader.read();
+    CHECK(rest.empty());  // closed by the server
+    REQUIRE(reported.size() == 1);
+    CHECK(reported[0] == "Unhandled exception in client_connected_cb");
+    writer.close();
+  });
+}
+
+TEST_CASE("1,000 concurrent connections on loopback complete with no data lost, and every fd is closed",
+          "[streams][tcp][load]") {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < 4096 && limit.rlim_max >= 4096) {
+    rlimit raised = limit;
+    raised.rlim_cur = 4096;
+    ::setrlimit(RLIMIT_NOFILE, &raised);
+  }
+  const auto fds_before = duet::test::open_fd_count();
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0, ServerOptions{.backlog = 1024});
+    const std::uint16_t port = server.port();
+    auto client = [port](int id) -> Coro<bool> {
+      auto [reader, writer] = co_await open_connection("127.0.0.1", port);
+      // Each client's message is distinct, and bigger than one segment.
+      std::string message;
+      for (int i = 0; i < 300; ++i) message += std::to_string(id * 1000 + i) + ",";
+      writer.write(message);
+      co_await writer.drain();
+      std::string echoed = co_await reader.readexactly(message.size());
+      writer.close();
+      co_await writer.wait_closed();
+      co_return echoed == message;
+    };
+    std::vector<duet::Task<bool>> clients;
+    for (int id = 0; id < 1000; ++id) clients.push_back(duet::create_task(client(id)));
+    int ok = 0;
+    for (auto& t : clients) {
+      bool good = co_await t;
+      ok += good;
+    }
+    CHECK(ok == 1000);
+    server.close();
+    co_await server.wait_closed();
+  });
+  CHECK(duet::test::open_fd_count() == fds_before);
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+TEST_CASE("EMFILE on accept is logged once, the server backs off and keeps serving", "[streams][tcp][fault]") {
+  rlimit saved{};
+  ::getrlimit(RLIMIT_NOFILE, &saved);
+  with_loop([&saved]() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    std::vector<std::string> reported;
+    loop.set_exception_handler([&reported](duet::Loop&, const duet::ExceptionContext& c) {
+      reported.push_back(c.message);
+    });
+    Server server = co_await start_server(
+        echo_handler, "127.0.0.1", 0,
+        ServerOptions{.start_serving = false, .accept_retry_delay = std::chrono::milliseconds(20)});
+    const SocketAddress address = server.addresses().front();
+    // Connected at the kernel level while the server does not accept yet
+    // (the listen queue completes the handshake), before the limit drops.
+    std::vector<Socket> clients;
+    for (int i = 0; i < 5; ++i) {
+      clients.push_back(Socket::tcp(AF_INET));
+      co_await sock_connect(clients.back(), address);
+    }
+    // Now no fd can be opened: accept fails with EMFILE.
+    // UBSan's vptr check needs a pipe (IsAccessibleMemoryRange) the first
+    // time it meets a type, which fails without fds: meet OSError now.
+    (void)duet::make_os_error(std::make_error_code(std::errc::too_many_files_open), "warm-up");
+    // The lowest free fd number: with the soft limit there, no fd can be
+    // opened (a new fd takes the lowest free number below the limit).
+    const int lowest_free = ::dup(0);
+    ::close(lowest_free);
+    rlimit low = saved;
+    low.rlim_cur = static_cast<rlim_t>(lowest_free);
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    server.start_serving();
+    co_await duet::sleep(100ms);  // several retry periods while starved
+    CHECK(server.active_connections() == 0);
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    CHECK(std::count(reported.begin(), reported.end(),
+                     "socket.accept() out of system resource; pausing accept for the retry delay") == 1);
+    // Serving resumes: every client gets its echo.
+    for (Socket& c : clients) {
+      co_await sock_sendall(c, "hi");
+      std::string back = co_await sock_recv(c, 10);
+      CHECK(back == "hi");
+    }
+    server.close();
+    clients.clear();
+    co_await server.wait_closed();
+  });
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+}
