@@ -36,7 +36,7 @@ import time
 # reports bulk_transfer MiB_per_s is read against it.
 BINARIES = [("duet", "duet_loop_bench"), ("asio", "asio_loop_bench"), ("libuv", "uv_loop_bench"),
             ("duet", "duet_task_bench"), ("asio", "asio_task_bench"), ("duet", "duet_context_bench"),
-            ("duet", "duet_fiber_bench"), ("reference", "bulk_reference")]
+            ("duet", "duet_fiber_bench"), ("reference", "bulk_reference"), ("duet", "duet_bulk_bench")]
 
 # TCP echo servers, as (implementation, binary), all to the contract at the
 # top of bench/echo_client.cpp. "reference" is one blocking thread per

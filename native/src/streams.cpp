@@ -46,30 +46,28 @@ class ReaderState {
 
   Loop& loop() const noexcept { return loop_; }
   std::size_t limit() const noexcept { return limit_; }
-  std::size_t size() const noexcept { return buffer_.size() - head_; }
-  std::string_view view() const noexcept { return std::string_view(buffer_).substr(head_); }
+  std::size_t size() const noexcept { return tail_ - head_; }
+  std::string_view view() const noexcept { return std::string_view(data_.get() + head_, size()); }
   bool eof() const noexcept { return eof_; }
   std::exception_ptr exception() const noexcept { return exception_; }
   void set_flow(ReadFlow* flow) noexcept { flow_ = flow; }
 
-  // Room for up to n more bytes at the end; commit(k) keeps k of them.
+  // Room for n more bytes at the end (not initialised: a std::string would
+  // zero 64 KiB per receive); commit(k) keeps k of them.
   char* prepare(std::size_t n) {
-    compact();
-    const std::size_t old = buffer_.size();
-    buffer_.resize(old + n);
-    return buffer_.data() + old;
+    if (capacity_ - tail_ < n) make_room(n);
+    return data_.get() + tail_;
   }
-  void commit(std::size_t reserved, std::size_t used) {
-    buffer_.resize(buffer_.size() - reserved + used);
+  void commit(std::size_t used) {
+    tail_ += used;
     if (used) after_feed();
   }
 
   void feed_data(std::string_view data) {
     if (eof_) throw RuntimeError("feed_data after feed_eof");
     if (data.empty()) return;
-    compact();
-    buffer_.append(data);
-    after_feed();
+    std::memcpy(prepare(data.size()), data.data(), data.size());
+    commit(data.size());
   }
   void feed_eof() {
     eof_ = true;
@@ -84,15 +82,13 @@ class ReaderState {
   // Removes and returns the first n buffered bytes.
   std::string take(std::size_t n) {
     n = std::min(n, size());
-    std::string out(buffer_, head_, n);
-    head_ += n;
-    if (head_ == buffer_.size()) buffer_.clear(), head_ = 0;
-    maybe_resume();
+    std::string out(data_.get() + head_, n);
+    drop(n);
     return out;
   }
   void drop(std::size_t n) {
     head_ += std::min(n, size());
-    if (head_ == buffer_.size()) buffer_.clear(), head_ = 0;
+    if (head_ == tail_) head_ = tail_ = 0;
     maybe_resume();
   }
 
@@ -139,19 +135,30 @@ class ReaderState {
       if (flow_) flow_->resume_reading();
     }
   }
-  void compact() {
-    // Drop consumed bytes once they are most of the buffer: amortised O(1)
-    // per byte, and a steady stream of small messages never moves data.
-    if (head_ > 0 && head_ >= buffer_.size() / 2) {
-      buffer_.erase(0, head_);
-      head_ = 0;
+  // Moves the unread bytes to the front when that makes room (amortised
+  // O(1) per byte: only when the consumed part is at least half), else
+  // grows geometrically.
+  void make_room(std::size_t n) {
+    const std::size_t unread = size();
+    if (head_ > 0 && capacity_ - unread >= n && head_ >= unread) {
+      std::memmove(data_.get(), data_.get() + head_, unread);
+    } else {
+      const std::size_t capacity = std::max(unread + n, capacity_ * 2);
+      std::unique_ptr<char[]> bigger(new char[capacity]);
+      if (unread) std::memcpy(bigger.get(), data_.get() + head_, unread);
+      data_ = std::move(bigger);
+      capacity_ = capacity;
     }
+    head_ = 0;
+    tail_ = unread;
   }
 
   Loop& loop_;
   std::size_t limit_;
-  std::string buffer_;
-  std::size_t head_ = 0;
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
+  std::size_t head_ = 0;  // first unread byte
+  std::size_t tail_ = 0;  // end of the received bytes
   bool eof_ = false;
   bool paused_ = false;
   std::exception_ptr exception_;
@@ -311,7 +318,7 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
     char* space = reader_->prepare(kChunk);
     const ssize_t n = ::recv(socket_.fileno(), space, kChunk, 0);
     const int err = errno;
-    reader_->commit(kChunk, n > 0 ? static_cast<std::size_t>(n) : 0);
+    reader_->commit(n > 0 ? static_cast<std::size_t>(n) : 0);
     if (n > 0) return;
     if (n == 0) {
       // EOF: the peer shut down its sending side. The writing side stays
