@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh native
 cmake --preset release >/dev/null
-cmake --build --preset release --target duet_demo
-exec build/release/examples/duet_demo
+cmake --build --preset release --target duet_chat_demo
+exec build/release/examples/duet_chat_demo
