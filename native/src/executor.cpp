@@ -15,22 +15,23 @@ void ThreadPoolExecutor::submit_job(std::unique_ptr<Job> job) {
   std::unique_lock lock(mutex_);
   if (shut_down_) throw RuntimeError("cannot schedule new futures after shutdown");
   jobs_.push_back(std::move(job));
-  if (idle_ > 0 || workers_.size() >= max_workers_) {
-    lock.unlock();
-    ready_.notify_one();
-    return;
-  }
-  // No idle worker and room for one more: start it (as concurrent.futures
-  // does, threads are made on demand, not up front).
-  try {
-    workers_.emplace_back([this] { work(); });
-  } catch (...) {
-    if (workers_.empty()) {
-      jobs_.pop_back();
-      throw;
+  // A new worker when the queued jobs outnumber the idle workers and there
+  // is room (concurrent.futures starts threads on demand, each submit
+  // taking one idle token): two quick submits must not queue behind one
+  // idle worker while the pool may grow.
+  if (jobs_.size() > idle_ && workers_.size() < max_workers_) {
+    try {
+      workers_.emplace_back([this] { work(); });
+    } catch (...) {
+      if (workers_.empty()) {
+        jobs_.pop_back();
+        throw;
+      }
+      // The existing workers will get to it.
     }
-    // The existing workers will get to it.
   }
+  lock.unlock();
+  ready_.notify_one();
 }
 
 void ThreadPoolExecutor::work() {
@@ -55,8 +56,10 @@ void ThreadPoolExecutor::shutdown(bool wait) {
     std::lock_guard lock(mutex_);
     shut_down_ = true;
     if (!wait) {
-      // Queued jobs never start (cancel_futures); running ones finish, and
+      // Queued jobs never start (cancel_futures): each is told, so that
+      // whoever waits for it is not left waiting; running ones finish, and
       // the destructor joins their threads.
+      for (std::unique_ptr<Job>& job : jobs_) job->cancel();
       jobs_.clear();
     } else {
       workers.swap(workers_);
@@ -83,13 +86,23 @@ ThreadPoolExecutor& default_executor(Loop& loop) { return loop.use_service<Defau
 
 void shutdown_default_executor(Loop& loop) {
   auto* service = loop.find_service<DefaultExecutorService>();
-  if (!service) return;
-  service->executor.shutdown(true);
-  // The workers posted their results before exiting: deliver them.
-  if (!loop.is_closed() && !loop.is_running()) {
-    loop.stop();
-    loop.run_forever();
+  if (!service || loop.is_closed()) return;
+  if (loop.is_running()) throw RuntimeError("shutdown_default_executor: the loop is running");
+  // As asyncio 3.11: a helper thread joins the workers while the loop runs,
+  // so that the jobs' results (and anything else they post) are delivered,
+  // then wakes the loop.
+  Future<void> joined(loop);
+  std::thread joiner([&loop, &joined, service] {
+    service->executor.shutdown(true);
+    loop.call_soon_threadsafe([&joined] { joined.set_result(); });
+  });
+  try {
+    loop.run_until_complete(joined);
+  } catch (...) {
+    joiner.join();
+    throw;
   }
+  joiner.join();
 }
 
 }  // namespace duet::native

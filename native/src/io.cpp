@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 #include <system_error>
@@ -97,11 +98,11 @@ FdTable::Watch& FdTable::watch_of(int fd) {
   return *w;
 }
 
-void FdTable::update_interest(Watch& w) {
+void FdTable::update_interest(Watch& w, bool force) {
   std::uint32_t wanted = 0;
   if (w.slots[0].kind != Watch::Kind::none) wanted |= event_flags::readable;
   if (w.slots[1].kind != Watch::Kind::none) wanted |= event_flags::writable;
-  if (wanted == w.interest || !backend_) return;
+  if (!backend_ || (wanted == w.interest && !force)) return;
   if (wanted == 0)
     backend_->unwatch(w.fd);
   else
@@ -130,7 +131,10 @@ void FdTable::add_callback(int fd, Direction direction, std::function<void()> fn
   const Watch::Slot saved = s;
   s = std::move(fresh);
   try {
-    update_interest(w);
+    // Registered again even when the interest looks unchanged: a raw fd
+    // may have been closed without remove_reader and its number reused,
+    // and the kernel's set forgot it (asyncio would raise; this re-adds).
+    update_interest(w, /*force=*/true);
   } catch (...) {
     s = saved;
     ++s.generation;
@@ -215,15 +219,33 @@ void FdTable::forget(int fd) noexcept {
   if (w.interest && backend_) backend_->unwatch(fd);
   w.interest = 0;
   for (Watch::Slot& s : w.slots) {
-    std::optional<Future<void>> waiter = std::move(s.waiter);
+    if (s.kind != Watch::Kind::waiter || s.waiter->done() || loop_.is_closed()) {
+      s.clear();
+      continue;
+    }
+    Future<void> waiter = *s.waiter;
     s.clear();
-    if (waiter && !waiter->done() && !loop_.is_closed())
-      waiter->set_exception(make_os_error(std::make_error_code(std::errc::bad_file_descriptor),
-                                          "fd " + std::to_string(fd) + " was closed while an operation waited on it"));
+    try {
+      waiter.set_exception(make_os_error(std::make_error_code(std::errc::bad_file_descriptor),
+                                         "fd " + std::to_string(fd) + " was closed while an operation waited on it"));
+    } catch (...) {
+      // Out of memory for the error: the waiter is cancelled instead, so
+      // that it does not wait forever.
+      waiter.cancel();
+    }
   }
 }
 
 void FdTable::shutdown() noexcept {
+  // Transports first: they may hold themselves alive while they have bytes
+  // to send, and close their fds (which calls forget()) when told.
+  std::vector<FdHandler*> handlers;
+  for (auto& w : watches_)
+    if (w)
+      for (Watch::Slot& s : w->slots)
+        if (s.kind == Watch::Kind::handler && std::find(handlers.begin(), handlers.end(), s.handler) == handlers.end())
+          handlers.push_back(s.handler);
+  for (FdHandler* h : handlers) h->on_shutdown();
   for (std::size_t fd = 0; fd < watches_.size(); ++fd) {
     if (!watches_[fd]) continue;
     Watch& w = *watches_[fd];

@@ -25,7 +25,7 @@ NativeRun::NativeRun() : state_(std::make_unique<State>()) {
     if (::sigaction(SIGINT, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
         !(current.sa_flags & SA_SIGINFO)) {
       native::add_signal_handler(loop, SIGINT, [state, main]() mutable {
-        if (state->interrupted || main.done()) {
+        if (state->interrupted) {
           // The second Ctrl+C: the default action, now.
           remove_signal_handler(*state->loop, SIGINT);
           ::raise(SIGINT);
@@ -38,13 +38,18 @@ NativeRun::NativeRun() : state_(std::make_unique<State>()) {
     }
 #endif
   };
-  hooks.before_close = [state](Loop& loop) {
-    shutdown_default_executor(loop);
+  // Main is done: Ctrl+C gets its default action back before the cleanup
+  // (asyncio's Runner restores default_int_handler at the same point).
+  hooks.main_done = [state](Loop& loop) {
 #if !defined(_WIN32)
-    if (state->handling_sigint) remove_signal_handler(loop, SIGINT);
+    if (state->handling_sigint && !loop.is_closed()) remove_signal_handler(loop, SIGINT);
     state->handling_sigint = false;
+#else
+    (void)state;
+    (void)loop;
 #endif
   };
+  hooks.before_close = [](Loop& loop) { shutdown_default_executor(loop); };
 }
 
 NativeRun::~NativeRun() = default;

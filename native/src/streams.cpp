@@ -108,8 +108,11 @@ class ReaderState {
     waiter_.emplace(waiter);
     struct Reset {
       ReaderState& self;
-      ~Reset() { self.waiter_.reset(); }
-    } reset{*this};
+      const duet::detail::FutureBase* mine;
+      ~Reset() {
+        if (self.waiter_ && self.waiter_->base() == mine) self.waiter_.reset();
+      }
+    } reset{*this, waiter.base()};
     co_await waiter;
   }
 
@@ -175,13 +178,13 @@ void connection_closed(ServerState& server) noexcept;
 
 class Transport final : public FdHandler, public ReadFlow, public std::enable_shared_from_this<Transport> {
  public:
-  Transport(Loop& loop, Socket socket, std::size_t limit, std::shared_ptr<ServerState> server)
+  Transport(Loop& loop, Socket socket, std::size_t limit, std::optional<SocketAddress> peer)
       : loop_(loop),
         table_(fd_table(loop)),
         socket_(std::move(socket)),
         reader_(std::make_shared<ReaderState>(loop, limit)),
         closed_(loop),
-        server_(std::move(server)) {
+        peer_(std::move(peer)) {
     socket_.attach(table_);
     reader_->set_flow(this);
   }
@@ -200,6 +203,9 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
   }
 
   void start() { table_->set_handler(socket_.fileno(), Direction::read, this); }
+  // Counted by the server from here on (after start() succeeded, so a
+  // connection that failed to start is never counted, nor uncounted).
+  void attach_server(std::shared_ptr<ServerState> server) noexcept { server_ = std::move(server); }
 
   Streams streams(const std::shared_ptr<Transport>& self) {
     return Streams{StreamReader(reader_, self), StreamWriter(self)};
@@ -212,6 +218,12 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
       read_ready();
     else
       write_ready();
+  }
+
+  void on_shutdown() noexcept override {
+    auto keep = shared_from_this();
+    lost_scheduled_ = true;
+    connection_lost(nullptr);
   }
 
   // -- ReadFlow
@@ -245,9 +257,21 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
       }
       if (n > 0) data.remove_prefix(static_cast<std::size_t>(n));
       if (data.empty()) return;
-      table_->set_handler(socket_.fileno(), Direction::write, this);
+      buffer_.append(data);
+      try {
+        table_->set_handler(socket_.fileno(), Direction::write, this);
+      } catch (...) {
+        // Part of the data may be sent already: the stream cannot go on.
+        fatal_error(std::current_exception());
+        return;
+      }
+      // Buffered bytes are sent even if every handle is dropped (asyncio's
+      // writer callback keeps its transport): the transport keeps itself
+      // until the buffer is empty or the connection is lost.
+      self_ = shared_from_this();
+    } else {
+      buffer_.append(data);
     }
-    buffer_.append(data);
     if (!write_paused_ && pending() > high_water_) write_paused_ = true;
   }
 
@@ -294,6 +318,16 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
   }
 
   const Socket& socket() const noexcept { return socket_; }
+  // Cached, so that it is still known once the connection is closed
+  // (asyncio keeps it in the transport's extra info).
+  SocketAddress peer_address() {
+    if (!peer_) peer_ = socket_.peer_address();
+    return *peer_;
+  }
+  SocketAddress local_address() {
+    if (!local_) local_ = socket_.local_address();
+    return *local_;
+  }
   std::size_t pending() const noexcept { return buffer_.size() - sent_; }
   void set_limits(std::size_t high, std::ptrdiff_t low) {
     const std::size_t lo = low < 0 ? high / 4 : static_cast<std::size_t>(low);
@@ -361,6 +395,7 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
     } else if (eof_written_) {
       shutdown_write();
     }
+    self_.reset();  // the caller (on_ready) holds a reference until it returns
   }
 
   void shutdown_write() {
@@ -404,6 +439,8 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
       table_->clear_handler(socket_.fileno(), Direction::write);
     }
     closing_ = true;
+    // self_ stays until connection_lost, which the scheduled callback keeps
+    // alive itself.
     pause_reading();
     schedule_connection_lost(std::move(error));
   }
@@ -438,6 +475,7 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
     table_->clear_handler(socket_.fileno(), Direction::write);
     socket_.close();
     if (server_) connection_closed(*server_);
+    self_.reset();  // the scheduled callback holds a reference until it returns
   }
 
   Loop& loop_;
@@ -446,6 +484,9 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
   std::shared_ptr<ReaderState> reader_;
   Future<void> closed_;
   std::shared_ptr<ServerState> server_;
+  std::shared_ptr<Transport> self_;  // while bytes wait to be sent
+  std::optional<SocketAddress> peer_;
+  std::optional<SocketAddress> local_;
   std::string buffer_;  // bytes not yet sent, from sent_
   std::size_t sent_ = 0;
   std::size_t high_water_ = 64 * 1024;
@@ -462,8 +503,8 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
   bool connection_lost_ = false;
 };
 
-Streams make_streams(Loop& loop, Socket socket, std::size_t limit, bool no_delay,
-                     std::shared_ptr<ServerState> server) {
+std::shared_ptr<Transport> make_transport(Loop& loop, Socket socket, std::size_t limit, bool no_delay,
+                                          std::optional<SocketAddress> peer) {
   if (no_delay) {
     try {
       socket.set_option(IPPROTO_TCP, TCP_NODELAY, 1);
@@ -471,9 +512,9 @@ Streams make_streams(Loop& loop, Socket socket, std::size_t limit, bool no_delay
       // Not TCP (a socketpair in tests): nothing to do.
     }
   }
-  auto transport = std::make_shared<Transport>(loop, std::move(socket), limit, std::move(server));
+  auto transport = std::make_shared<Transport>(loop, std::move(socket), limit, std::move(peer));
   transport->start();
-  return transport->streams(transport);
+  return transport;
 }
 
 // ---- the server -------------------------------------------------------------------------
@@ -508,13 +549,14 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     if (closed_) throw RuntimeError("server is closed");
     if (serving_) return;
     serving_ = true;
-    for (auto& l : listeners_) table_->set_handler(l->socket.fileno(), Direction::read, l.get());
+    if (!backing_off_) listen_all();
   }
 
   void close() {
     if (closed_) return;
     closed_ = true;
     serving_ = false;
+    backing_off_ = false;
     retry_timer_.cancel();
     for (auto& l : listeners_) {
       table_->clear_handler(l->socket.fileno(), Direction::read);
@@ -537,12 +579,19 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     start_serving();
     serve_forever_.emplace(loop_);
     auto keep = shared_from_this();
+    bool cancelled = false;
     try {
       co_await *serve_forever_;
     } catch (const CancelledError&) {
-      serve_forever_.reset();
-      close();
-      throw;
+      cancelled = true;
+    }
+    // Cancelled (the only way out): close, wait until closed, re-raise.
+    // Not in the handler: g++ 12 mis-compiles co_await inside catch.
+    serve_forever_.reset();
+    close();
+    if (cancelled) {
+      co_await wait_closed();
+      throw CancelledError();
     }
   }
 
@@ -576,7 +625,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   // asyncio's _accept_connection: up to backlog connections per readiness.
   void accept_ready(Listener& listener) {
     auto keep = shared_from_this();
-    for (int i = 0; i < options_.backlog && serving_; ++i) {
+    for (int i = 0; i < options_.backlog && serving_ && !backing_off_; ++i) {
       SocketAddress peer;
       socklen_t length = SocketAddress::capacity();
       const int fd = ::accept4(listener.socket.fileno(), static_cast<sockaddr*>(peer.native()), &length,
@@ -593,7 +642,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
         return;
       }
       logged_resource_error_ = false;
-      accept_connection(Socket::adopt(fd));
+      accept_connection(Socket::adopt(fd), peer);
     }
   }
 
@@ -604,11 +653,20 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
       logged_resource_error_ = true;
       report(err, "socket.accept() out of system resource; pausing accept for the retry delay");
     }
+    // Still serving (is_serving() stays true, as asyncio's _serving), but
+    // not accepting until the delay has passed.
     for (auto& l : listeners_) table_->clear_handler(l->socket.fileno(), Direction::read);
-    serving_ = false;
+    backing_off_ = true;
     retry_timer_ = loop_.call_later(options_.accept_retry_delay, [weak = weak_from_this()] {
-      if (auto self = weak.lock(); self && !self->closed_) self->start_serving();
+      auto self = weak.lock();
+      if (!self || self->closed_ || !self->backing_off_) return;
+      self->backing_off_ = false;
+      if (self->serving_) self->listen_all();
     });
+  }
+
+  void listen_all() {
+    for (auto& l : listeners_) table_->set_handler(l->socket.fileno(), Direction::read, l.get());
   }
 
   void report(int err, const char* message) {
@@ -637,10 +695,12 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     }
   }
 
-  void accept_connection(Socket socket) {
+  void accept_connection(Socket socket, const SocketAddress& peer) {
     try {
-      Streams s = make_streams(loop_, std::move(socket), options_.limit, options_.no_delay, shared_from_this());
+      auto transport = make_transport(loop_, std::move(socket), options_.limit, options_.no_delay, peer);
       ++active_;
+      transport->attach_server(shared_from_this());
+      Streams s = transport->streams(transport);
       loop_.create_task(run_handler(shared_from_this(), std::move(s.reader), std::move(s.writer)), "connection");
     } catch (...) {
       ExceptionContext context;
@@ -657,6 +717,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::size_t active_ = 0;
   bool serving_ = false;
+  bool backing_off_ = false;  // accept() ran out of resources: waiting for the retry delay
   bool closed_ = false;
   bool logged_resource_error_ = false;
   TimerHandle retry_timer_;
@@ -665,6 +726,16 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
 };
 
 void connection_closed(ServerState& server) noexcept { server.connection_closed(); }
+
+// What Server handles share: the server closes when the last handle goes,
+// whatever connections (which refer to the state, not to this) still run.
+struct ServerOwner {
+  std::shared_ptr<ServerState> state;
+  explicit ServerOwner(std::shared_ptr<ServerState> s) : state(std::move(s)) {}
+  ServerOwner(const ServerOwner&) = delete;
+  ServerOwner& operator=(const ServerOwner&) = delete;
+  ~ServerOwner() { state->close(); }
+};
 
 }  // namespace detail
 
@@ -795,32 +866,32 @@ Coro<void> StreamWriter::wait_closed() {
   auto transport = transport_;
   co_await transport->wait_closed();
 }
-SocketAddress StreamWriter::peer_address() const { return transport_->socket().peer_address(); }
-SocketAddress StreamWriter::local_address() const { return transport_->socket().local_address(); }
+SocketAddress StreamWriter::peer_address() const { return transport_->peer_address(); }
+SocketAddress StreamWriter::local_address() const { return transport_->local_address(); }
 std::size_t StreamWriter::write_buffer_size() const noexcept { return transport_->pending(); }
 void StreamWriter::set_write_buffer_limits(std::size_t high, std::ptrdiff_t low) { transport_->set_limits(high, low); }
 int StreamWriter::fileno() const noexcept { return transport_->socket().fileno(); }
 
 // ---- Server ----------------------------------------------------------------------------------
 
-void Server::close() { state_->close(); }
+void Server::close() { owner_->state->close(); }
 Coro<void> Server::wait_closed() {
-  auto state = state_;
-  co_await state->wait_closed();
+  auto owner = owner_;
+  co_await owner->state->wait_closed();
 }
-void Server::start_serving() { state_->start_serving(); }
+void Server::start_serving() { owner_->state->start_serving(); }
 Coro<void> Server::serve_forever() {
-  auto state = state_;
-  co_await state->serve_forever();
+  auto owner = owner_;
+  co_await owner->state->serve_forever();
 }
-bool Server::is_serving() const noexcept { return state_->is_serving(); }
-std::vector<SocketAddress> Server::addresses() const { return state_->addresses(); }
+bool Server::is_serving() const noexcept { return owner_->state->is_serving(); }
+std::vector<SocketAddress> Server::addresses() const { return owner_->state->addresses(); }
 std::uint16_t Server::port() const {
-  auto addresses = state_->addresses();
+  auto addresses = owner_->state->addresses();
   if (addresses.empty()) throw RuntimeError("server is closed");
   return addresses.front().port();
 }
-std::size_t Server::active_connections() const noexcept { return state_->active(); }
+std::size_t Server::active_connections() const noexcept { return owner_->state->active(); }
 
 // ---- resolving, connecting, listening -------------------------------------------------------
 
@@ -880,7 +951,9 @@ Coro<std::vector<SocketAddress>> resolve(std::string host, std::uint16_t port, b
 }
 
 Streams open_streams(Socket socket, StreamOptions options) {
-  return detail::make_streams(get_running_loop(), std::move(socket), options.limit, options.no_delay, nullptr);
+  auto transport =
+      detail::make_transport(get_running_loop(), std::move(socket), options.limit, options.no_delay, std::nullopt);
+  return transport->streams(transport);
 }
 
 Coro<Streams> open_connection(std::string host, std::uint16_t port, StreamOptions options) {
@@ -896,7 +969,11 @@ Coro<Streams> open_connection(std::string host, std::uint16_t port, StreamOption
       failed = std::current_exception();
       messages.emplace_back(e.what());
     }
-    if (!failed) co_return open_streams(std::move(socket), options);
+    if (!failed) {
+      auto transport = detail::make_transport(get_running_loop(), std::move(socket), options.limit, options.no_delay,
+                                              address);
+      co_return transport->streams(transport);
+    }
     errors.push_back(failed);
   }
   // asyncio: one error, or all alike -> that error; else a combined one.
@@ -904,7 +981,7 @@ Coro<Streams> open_connection(std::string host, std::uint16_t port, StreamOption
     std::rethrow_exception(errors.front());
   std::string combined = "Multiple exceptions: ";
   for (std::size_t i = 0; i < messages.size(); ++i) combined += (i ? ", " : "") + messages[i];
-  throw OSError(std::make_error_code(std::errc::connection_refused), combined);
+  throw OSError(std::error_code(), combined);  // no single errno (asyncio: errno None)
 }
 
 Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port, ServerOptions options) {
@@ -923,7 +1000,7 @@ Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint
     state->add_listener(std::move(socket));
   }
   if (options.start_serving) state->start_serving();
-  co_return Server(std::move(state));
+  co_return Server(std::make_shared<detail::ServerOwner>(std::move(state)));
 }
 
 }  // namespace duet::native

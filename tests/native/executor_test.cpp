@@ -105,3 +105,50 @@ TEST_CASE("run() shuts the default executor down: jobs in flight finish and no w
   duet::run(main_coro());
   CHECK(finished);
 }
+
+TEST_CASE("two jobs submitted while one worker is idle run at the same time (a second worker starts)",
+          "[executor]") {
+  ThreadPoolExecutor pool(2);
+  auto main_coro = [&pool]() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    co_await run_in_executor(loop, &pool, [] {});  // one worker, now idle
+    std::atomic<bool> b_ran{false};
+    // A finishes only once B has run: with one worker for both, A would
+    // give up after 5 s and report false.
+    duet::Future<bool> a = run_in_executor(loop, &pool, [&b_ran] {
+      for (int i = 0; i < 5000 && !b_ran; ++i) std::this_thread::sleep_for(1ms);
+      return b_ran.load();
+    });
+    duet::Future<void> b = run_in_executor(loop, &pool, [&b_ran] { b_ran = true; });
+    bool a_saw_b = co_await a;
+    co_await b;
+    CHECK(a_saw_b);
+  };
+  duet::run(main_coro());
+}
+
+TEST_CASE("shutdown(wait=false) cancels the futures of jobs that never started", "[executor][cancel]") {
+  ThreadPoolExecutor pool(1);
+  auto main_coro = [&pool]() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    std::atomic<bool> release{false};
+    duet::Future<int> running = run_in_executor(loop, &pool, [&release] {
+      while (!release) std::this_thread::sleep_for(1ms);
+      return 1;
+    });
+    duet::Future<int> queued = run_in_executor(loop, &pool, [] { return 2; });
+    co_await duet::sleep(5ms);
+    pool.shutdown(false);
+    release = true;
+    int first = co_await running;
+    CHECK(first == 1);
+    bool cancelled = false;
+    try {
+      co_await queued;
+    } catch (const duet::CancelledError&) {
+      cancelled = true;
+    }
+    CHECK(cancelled);
+  };
+  duet::run(main_coro());
+}

@@ -286,3 +286,29 @@ TEST_CASE("add_reader on an fd that is not open raises OSError naming the fd", "
   };
   duet::run(main_coro());
 }
+
+TEST_CASE("add_reader on a reused fd number works even when the old fd was closed without remove_reader",
+          "[io][readiness]") {
+  auto main_coro = []() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    int first[2];
+    REQUIRE(::pipe(first) == 0);
+    add_reader(loop, first[0], [] {});
+    ::close(first[0]);  // no remove_reader: the kernel's set forgets it
+    ::close(first[1]);
+    int second[2];
+    REQUIRE(::pipe(second) == 0);
+    REQUIRE(second[0] == first[0]);  // the lowest free number, reused
+    bool called = false;
+    add_reader(loop, second[0], [&] {
+      called = true;
+      remove_reader(loop, second[0]);
+    });
+    CHECK(::write(second[1], "x", 1) == 1);
+    co_await duet::sleep(10ms);
+    CHECK(called);
+    ::close(second[0]);
+    ::close(second[1]);
+  };
+  duet::run(main_coro());
+}

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -392,7 +393,7 @@ TEST_CASE("half-close works both ways", "[streams][tcp][half-close]") {
   });
 }
 
-TEST_CASE("serve_forever serves until cancelled, then the server is closed", "[streams][tcp][server]") {
+TEST_CASE("serve_forever serves until cancelled, then closes the server and waits for its connections", "[streams][tcp][server]") {
   with_loop([]() -> Coro<void> {
     Server server = co_await start_server(echo_handler, "127.0.0.1", 0, ServerOptions{.start_serving = false});
     CHECK_FALSE(server.is_serving());
@@ -404,6 +405,13 @@ TEST_CASE("serve_forever serves until cancelled, then the server is closed", "[s
     std::string got = co_await reader.readexactly(1);
     CHECK(got == "x");
     serving.cancel();
+    co_await duet::sleep(5ms);
+    // Cancelled, serve_forever closed the server and now waits for its
+    // connections (asyncio 3.12: close(), then wait_closed()).
+    CHECK_FALSE(server.is_serving());
+    CHECK_FALSE(serving.done());
+    CHECK(server.active_connections() == 1);
+    writer.close();
     bool cancelled = false;
     try {
       co_await serving;
@@ -411,10 +419,8 @@ TEST_CASE("serve_forever serves until cancelled, then the server is closed", "[s
       cancelled = true;
     }
     CHECK(cancelled);
-    CHECK_FALSE(server.is_serving());
-    writer.close();
-    co_await server.wait_closed();
     CHECK(server.active_connections() == 0);
+    co_await server.wait_closed();
   });
 }
 
@@ -525,4 +531,78 @@ TEST_CASE("EMFILE on accept is logged once, the server backs off and keeps servi
     co_await server.wait_closed();
   });
   ::setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+TEST_CASE("bytes written before close() are all delivered even when every handle is dropped at once",
+          "[streams][tcp][close]") {
+  const auto fds_before = duet::test::open_fd_count();
+  with_loop([]() -> Coro<void> {
+    auto total = std::make_shared<std::size_t>(0);
+    auto done = std::make_shared<duet::Event>();
+    auto counting = [total, done](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      for (;;) {
+        std::string data = co_await reader.read(1 << 16);
+        if (data.empty()) break;
+        *total += data.size();
+      }
+      writer.close();
+      done->set();
+    };
+    Server server = co_await start_server(counting, "127.0.0.1", 0);
+    {
+      auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+      writer.write(std::string(8 << 20, 'w'));  // far more than the kernel takes at once
+      CHECK(writer.write_buffer_size() > 0);
+      writer.close();
+    }  // every handle gone, no wait_closed
+    co_await done->wait();
+    CHECK(*total == (8u << 20));
+  });
+  CHECK(duet::test::open_fd_count() == fds_before);
+}
+
+TEST_CASE("dropping the last Server handle stops listening; its connections go on", "[streams][tcp][server]") {
+  with_loop([]() -> Coro<void> {
+    std::uint16_t port;
+    std::optional<Streams> client;
+    {
+      Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+      port = server.port();
+      client.emplace(co_await open_connection("127.0.0.1", port));
+    }
+    bool refused = false;
+    try {
+      co_await open_connection("127.0.0.1", port);
+    } catch (const duet::ConnectionRefusedError&) {
+      refused = true;
+    }
+    CHECK(refused);
+    client->writer.write("still here");
+    std::string echoed = co_await client->reader.readexactly(10);
+    CHECK(echoed == "still here");
+    client->writer.close();
+    co_await client->writer.wait_closed();
+    CHECK(client->writer.peer_address().port() == port);  // known after close
+  });
+}
+
+TEST_CASE("the loop closing with a connection that still has bytes to send closes its fd", "[streams][tcp][close]") {
+  const auto fds_before = duet::test::open_fd_count();
+  {
+    auto loop = new_event_loop();
+    auto body = []() -> Coro<void> {
+      auto silent = [](StreamReader, StreamWriter writer) -> Coro<void> {
+        co_await duet::sleep(std::chrono::hours(1));  // never reads
+        writer.close();
+      };
+      Server server = co_await start_server(silent, "127.0.0.1", 0);
+      auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+      writer.write(std::string(16 << 20, 'x'));  // stays buffered: the peer never reads
+      co_await duet::sleep(20ms);
+      CHECK(writer.write_buffer_size() > 0);
+    };
+    loop->run_until_complete(body());
+    loop->close();  // the pending handler task and the transports go here
+  }
+  CHECK(duet::test::open_fd_count() == fds_before);
 }

@@ -32,6 +32,9 @@ void cancel_all_tasks(Loop& loop);
 struct RunHooks {
   /// After the main task is created, before the loop runs.
   std::function<void(Loop&, TaskRef main)> started;
+  /// Once the loop stops running main (done, or the loop was stopped),
+  /// before the remaining tasks are cancelled.
+  std::function<void(Loop&)> main_done;
   /// After the remaining tasks are finished, before the loop closes (not
   /// called when the loop was closed by then).
   std::function<void(Loop&)> before_close;
@@ -44,6 +47,14 @@ T run_main(Loop& loop, Coro<T> main, const RunHooks& hooks = {}) {
     Loop& loop;
     const RunHooks& hooks;
     ~Shutdown() {
+      try {
+        if (hooks.main_done) hooks.main_done(loop);
+      } catch (...) {
+        ExceptionContext context;
+        context.message = "error while shutting down in duet::run()";
+        context.exception = std::current_exception();
+        loop.call_exception_handler(context);
+      }
       try {
         if (!loop.is_closed()) detail::cancel_all_tasks(loop);
       } catch (...) {

@@ -52,6 +52,8 @@ class ThreadPoolExecutor {
   struct Job {
     virtual ~Job() = default;
     virtual void run() = 0;
+    /// The job will never run (shutdown(false) dropped it).
+    virtual void cancel() noexcept {}
   };
 
   /// Runs fn() on a worker. Throws RuntimeError after shutdown.
@@ -93,9 +95,14 @@ struct ExecutorJob {
   Future<R> future;  // touched on the loop's thread only
   std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> value{};
   std::exception_ptr error;
+  bool cancelled = false;  // the executor dropped the job unrun
 
   void deliver() {
     if (future.done()) return;  // cancelled: the result is dropped
+    if (cancelled) {
+      future.cancel();
+      return;
+    }
     if (error)
       future.set_exception(error);
     else if constexpr (std::is_void_v<R>)
@@ -132,43 +139,45 @@ template <class F>
 auto run_in_executor(Loop& loop, ThreadPoolExecutor* executor, F fn) -> Future<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
   ThreadPoolExecutor& pool = executor ? *executor : default_executor(loop);
-  Future<R> future(loop);
-  // The job's only reference while it is on the worker; given to the loop
-  // with the result, so that the Future is released on the loop's thread.
-  auto* job = new detail::ExecutorJob<R>(future);
-  Context context = copy_context();
-  Loop* target = &loop;
-  try {
-    pool.submit([job, target, context = std::move(context), fn = std::move(fn)]() mutable {
+  struct Job final : ThreadPoolExecutor::Job {
+    Job(Loop& l, Future<R> f, Context c, F fn)
+        : loop(l), outcome(new detail::ExecutorJob<R>(std::move(f))), context(std::move(c)), fn(std::move(fn)) {}
+    ~Job() override { delete outcome; }  // non-null only if never handed back
+    void run() override {
       try {
         if constexpr (std::is_void_v<R>) {
           context.run(fn);
-          job->value = true;
+          outcome->value = true;
         } else {
-          job->value.emplace(context.run(fn));
+          outcome->value.emplace(context.run(fn));
         }
       } catch (...) {
-        job->error = std::current_exception();
+        outcome->error = std::current_exception();
       }
-      detail::post_job_result(*target, [job] {
-        std::unique_ptr<detail::ExecutorJob<R>> owned(job);
+      hand_back();
+    }
+    void cancel() noexcept override {
+      outcome->cancelled = true;
+      hand_back();
+    }
+    // The outcome's Future may only be released on the loop's thread: the
+    // outcome travels there with the result and is deleted there.
+    void hand_back() noexcept {
+      detail::post_job_result(loop, [outcome = std::exchange(outcome, nullptr)] {
+        std::unique_ptr<detail::ExecutorJob<R>> owned(outcome);
         owned->deliver();
       });
-    });
-  } catch (...) {
-    delete job;
-    throw;
-  }
+    }
+    Loop& loop;
+    detail::ExecutorJob<R>* outcome;
+    Context context;
+    F fn;
+  };
+  Future<R> future(loop);
+  pool.submit_job(std::make_unique<Job>(loop, future, copy_context(), std::move(fn)));
   return future;
 }
 
-/// asyncio.to_thread(fn, args...): fn(args...) on the running loop's
-/// default executor, awaited. The arguments are moved to the worker.
-///
-/// With g++ 12, do not write a capturing lambda inside the co_await
-/// expression (`co_await to_thread([s] {...})`): it mis-copies captures of
-/// the coroutine's own variables (a std::string's small buffer was left
-/// pointing into the frame; found by ASan). Name the lambda first.
 namespace detail {
 // fn(args...) as one callable, built outside any coroutine: g++ 12
 // mis-compiles pack init-captures in a lambda inside a coroutine.

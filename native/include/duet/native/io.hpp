@@ -50,6 +50,8 @@ enum class Direction : std::uint8_t { read = 0, write = 1 };
 class FdHandler {
  public:
   virtual void on_ready(Direction direction) = 0;
+  /// The loop is closing: let go of the fd (its table is going away).
+  virtual void on_shutdown() noexcept {}
 
  protected:
   ~FdHandler() = default;
@@ -95,7 +97,7 @@ class FdTable : public std::enable_shared_from_this<FdTable> {
  private:
   struct Watch;
   Watch& watch_of(int fd);
-  void update_interest(Watch& watch);
+  void update_interest(Watch& watch, bool force = false);
 
   Loop& loop_;
   platform::ReadinessBackend* backend_;

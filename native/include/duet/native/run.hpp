@@ -9,7 +9,8 @@
 // cancels the main task instead of killing the process, so that its
 // cleanup runs; run() then throws KeyboardInterrupt, as asyncio.Runner
 // does. A second Ctrl+C before main has finished kills the process the
-// default way. The disposition is restored when run() returns.
+// default way. The disposition is restored as soon as main is done, before
+// the remaining tasks are cancelled (asyncio.Runner does the same).
 #pragma once
 
 #include <memory>

@@ -26,7 +26,8 @@
 //    raises it, wait_closed() raises it.
 //  * Handles share the connection: copies of a StreamReader or StreamWriter
 //    refer to the same one. The connection closes when close() is called
-//    or the last handle is dropped.
+//    or the last handle is dropped; bytes already written are still sent
+//    first (the connection keeps itself alive until they are).
 //
 // One coroutine may wait on a reader at a time (asyncio raises the same
 // RuntimeError).
@@ -57,6 +58,7 @@ namespace detail {
 class ReaderState;
 class Transport;
 class ServerState;
+struct ServerOwner;
 }  // namespace detail
 
 class StreamReader {
@@ -186,14 +188,15 @@ class Server {
 
  private:
   friend Coro<Server> start_server(ConnectionHandler, std::string, std::uint16_t, ServerOptions);
-  explicit Server(std::shared_ptr<detail::ServerState> state) : state_(std::move(state)) {}
-  std::shared_ptr<detail::ServerState> state_;
+  explicit Server(std::shared_ptr<detail::ServerOwner> owner) : owner_(std::move(owner)) {}
+  std::shared_ptr<detail::ServerOwner> owner_;
 };
 
 /// asyncio.start_server: listens on host:port (every address host resolves
 /// to; "" means all interfaces; port 0 picks a free port) and runs
 /// handler(reader, writer) as a task for each connection. The server
-/// closes when the last Server handle is dropped.
+/// closes (stops listening) when the last Server handle is dropped; the
+/// connections it accepted go on.
 Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port,
                           ServerOptions options = {});
 
