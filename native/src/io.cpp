@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "duet/errors.hpp"
+#include "posix_compat.hpp"
 #include "duet/platform/readiness_backend.hpp"
 
 namespace duet::native {
@@ -309,8 +310,7 @@ Coro<std::pair<Socket, SocketAddress>> sock_accept(Socket& listener) {
   for (;;) {
     SocketAddress peer;
     socklen_t length = SocketAddress::capacity();
-    const int fd = ::accept4(listener.fileno(), static_cast<sockaddr*>(peer.native()), &length,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = compat::accept(listener.fileno(), static_cast<sockaddr*>(peer.native()), &length);
     if (fd >= 0) {
       co_return std::pair<Socket, SocketAddress>(Socket::adopt(fd), peer);
     }
@@ -355,7 +355,7 @@ Coro<std::string> sock_recv(Socket& socket, std::size_t max_bytes) {
 Coro<void> sock_sendall(Socket& socket, std::string_view data) {
   check_open(socket, "sock_sendall");
   while (!data.empty()) {
-    const ssize_t n = ::send(socket.fileno(), data.data(), data.size(), MSG_NOSIGNAL);
+    const ssize_t n = ::send(socket.fileno(), data.data(), data.size(), compat::kSendFlags);
     if (n >= 0) {
       data.remove_prefix(static_cast<std::size_t>(n));
       continue;

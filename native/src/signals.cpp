@@ -12,6 +12,7 @@
 #include <string>
 
 #include "duet/errors.hpp"
+#include "posix_compat.hpp"
 #include "duet/native/io.hpp"
 #include "duet/native/socket.hpp"
 
@@ -48,7 +49,7 @@ class SignalService final : public LoopService {
  public:
   explicit SignalService(Loop& loop) : loop_(loop) {
     int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) throw_errno("pipe2()");
+    if (compat::pipe_nonblocking(fds) < 0) throw_errno("pipe2()");
     read_fd_ = fds[0];
     write_fd_ = fds[1];
   }

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "duet/errors.hpp"
+#include "posix_compat.hpp"
 #include "duet/native/io.hpp"
 
 namespace duet::native {
@@ -122,7 +123,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
 }
 
 Socket Socket::create(int family, int type, int protocol) {
-  const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  const int fd = compat::socket(family, type, protocol);
   if (fd < 0) throw_errno("socket()");
   Socket s;
   s.fd_ = fd;

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "duet/errors.hpp"
+#include "posix_compat.hpp"
 #include "duet/future.hpp"
 #include "duet/native/executor.hpp"
 #include "duet/native/io.hpp"
@@ -93,7 +94,28 @@ class ReaderState {
   }
 
   // Waits for data or EOF (asyncio's _wait_for_data).
-  Coro<void> wait_for_data(const char* who) {
+  // What read*() awaits for more data or EOF (asyncio's _wait_for_data).
+  // An awaiter, not a coroutine: no frame per wait on the hot path.
+  class DataAwaiter {
+   public:
+    DataAwaiter(ReaderState& self, Future<void> waiter) : self_(self), waiter_(std::move(waiter)) {}
+    DataAwaiter(const DataAwaiter&) = delete;
+    DataAwaiter& operator=(const DataAwaiter&) = delete;
+    // Withdrawn however the wait ends (woken, cancelled, frame destroyed),
+    // unless another reader's wait took the slot meanwhile.
+    ~DataAwaiter() {
+      if (self_.waiter_ && self_.waiter_->base() == waiter_.base()) self_.waiter_.reset();
+    }
+    bool await_ready() const noexcept { return waiter_.done(); }
+    void await_suspend(coro::coroutine_handle<> where) { waiter_.operator co_await().await_suspend(where); }
+    void await_resume() { waiter_.operator co_await().await_resume(); }
+
+   private:
+    ReaderState& self_;
+    Future<void> waiter_;
+  };
+
+  DataAwaiter wait_for_data(const char* who) {
     if (waiter_)
       throw RuntimeError(std::string(who) +
                          "() called while another coroutine is already waiting for incoming data");
@@ -106,14 +128,7 @@ class ReaderState {
     }
     Future<void> waiter(loop_);
     waiter_.emplace(waiter);
-    struct Reset {
-      ReaderState& self;
-      const duet::detail::FutureBase* mine;
-      ~Reset() {
-        if (self.waiter_ && self.waiter_->base() == mine) self.waiter_.reset();
-      }
-    } reset{*this, waiter.base()};
-    co_await waiter;
+    return DataAwaiter(*this, std::move(waiter));
   }
 
   void check_exception() const {
@@ -250,7 +265,7 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
     if (data.empty()) return;
     if (connection_lost_ || closing_) return;  // lost: drain() reports it (asyncio drops the data too)
     if (pending() == 0) {
-      const ssize_t n = ::send(socket_.fileno(), data.data(), data.size(), MSG_NOSIGNAL);
+      const ssize_t n = ::send(socket_.fileno(), data.data(), data.size(), compat::kSendFlags);
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         fatal_error(os_error(errno, "send()"));
         return;
@@ -275,7 +290,14 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
     if (!write_paused_ && pending() > high_water_) write_paused_ = true;
   }
 
-  Coro<void> drain() {
+  // A static coroutine holding the transport: the caller's handle may go
+  // while it waits.
+  static Coro<void> drain(std::shared_ptr<Transport> self) {
+    Transport* transport = self.get();
+    return transport->drain_impl(std::move(self));
+  }
+  Coro<void> drain_impl(std::shared_ptr<Transport> keep) {
+    (void)keep;
     reader_->check_exception();
     if (closing_) {
       // Let connection_lost run if it is scheduled (asyncio sleeps 0 here).
@@ -374,7 +396,7 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
   void write_ready() {
     if (connection_lost_) return;
     while (pending() > 0) {
-      const ssize_t n = ::send(socket_.fileno(), buffer_.data() + sent_, pending(), MSG_NOSIGNAL);
+      const ssize_t n = ::send(socket_.fileno(), buffer_.data() + sent_, pending(), compat::kSendFlags);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -628,8 +650,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     for (int i = 0; i < options_.backlog && serving_ && !backing_off_; ++i) {
       SocketAddress peer;
       socklen_t length = SocketAddress::capacity();
-      const int fd = ::accept4(listener.socket.fileno(), static_cast<sockaddr*>(peer.native()), &length,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd = compat::accept(listener.socket.fileno(), static_cast<sockaddr*>(peer.native()), &length);
       if (fd < 0) {
         const int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK) return;
@@ -854,10 +875,7 @@ void StreamWriter::writelines(std::span<const std::string> lines) {
 void StreamWriter::writelines(std::initializer_list<std::string_view> lines) {
   for (std::string_view line : lines) transport_->write(line);
 }
-Coro<void> StreamWriter::drain() {
-  auto transport = transport_;
-  co_await transport->drain();
-}
+Coro<void> StreamWriter::drain() { return detail::Transport::drain(transport_); }
 void StreamWriter::write_eof() { transport_->write_eof(); }
 void StreamWriter::close() { transport_->close(); }
 void StreamWriter::abort() { transport_->abort(); }
