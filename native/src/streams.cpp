@@ -34,6 +34,9 @@ class ReadFlow {
  public:
   virtual void pause_reading() noexcept = 0;
   virtual void resume_reading() noexcept = 0;
+  /// Receives what the socket has now into the reader's buffer (or its
+  /// EOF or error).
+  virtual void receive_now() noexcept = 0;
 
  protected:
   ~ReadFlow() = default;
@@ -74,6 +77,14 @@ class ReaderState {
     eof_ = true;
     wake();
   }
+  bool has_waiter() const noexcept { return waiter_.has_value(); }
+  // Readiness while a reader waits: wake it and let it receive the bytes
+  // itself when it runs.
+  void wake_to_receive() {
+    receive_pending_ = true;
+    wake();
+  }
+  void clear_receive_pending() noexcept { receive_pending_ = false; }
   void set_exception(std::exception_ptr error) {
     exception_ = std::move(error);
     if (waiter_ && !waiter_->done()) waiter_->set_exception(exception_);
@@ -108,7 +119,15 @@ class ReaderState {
     }
     bool await_ready() const noexcept { return waiter_.done(); }
     void await_suspend(coro::coroutine_handle<> where) { waiter_.operator co_await().await_suspend(where); }
-    void await_resume() { waiter_.operator co_await().await_resume(); }
+    void await_resume() {
+      waiter_.operator co_await().await_resume();
+      // Woken by readiness with the bytes still in the kernel: receive
+      // them now, in this task's turn (see Transport::read_ready).
+      if (self_.receive_pending_) {
+        self_.receive_pending_ = false;
+        if (self_.flow_) self_.flow_->receive_now();
+      }
+    }
 
    private:
     ReaderState& self_;
@@ -179,6 +198,7 @@ class ReaderState {
   std::size_t tail_ = 0;  // end of the received bytes
   bool eof_ = false;
   bool paused_ = false;
+  bool receive_pending_ = false;  // a waiter was woken to receive the bytes itself
   std::exception_ptr exception_;
   std::optional<Future<void>> waiter_;
   ReadFlow* flow_ = nullptr;
@@ -367,11 +387,34 @@ class Transport final : public FdHandler, public ReadFlow, public std::enable_sh
 
   void read_ready() {
     if (!reading_ || connection_lost_) return;
+    // A reader is waiting: wake it, and it receives the bytes itself when
+    // its task runs, so that each connection's receive and its reply's
+    // send happen together (as a callback loop does them), instead of
+    // every receive of the batch first and then every send. Measured on the
+    // TCP echo: fewer context switches, the peers' replies leave earlier.
+    // The fd stays readable (level-triggered), so if the reader is
+    // cancelled before it runs, the next poll reports it again.
+    if (reader_->has_waiter()) {
+      reader_->wake_to_receive();
+      return;
+    }
+    receive_now();
+  }
+
+  void receive_now() noexcept override {
+    if (!reading_ || connection_lost_) return;
+    reader_->clear_receive_pending();
     // Received straight into the reader's buffer: one copy, kernel to
     // buffer. 64 KiB per call, asyncio's max_size is 256 KiB; several calls
     // per readiness would starve other connections.
     constexpr std::size_t kChunk = 64 * 1024;
-    char* space = reader_->prepare(kChunk);
+    char* space;
+    try {
+      space = reader_->prepare(kChunk);
+    } catch (...) {
+      fatal_error(std::current_exception());
+      return;
+    }
     const ssize_t n = ::recv(socket_.fileno(), space, kChunk, 0);
     const int err = errno;
     reader_->commit(n > 0 ? static_cast<std::size_t>(n) : 0);
@@ -789,7 +832,7 @@ Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
     }
     co_return state->take(state->size());
   }
-  if (state->size() == 0 && !state->eof()) {
+  while (state->size() == 0 && !state->eof()) {  // a wakeup may find nothing (spurious readiness)
     co_await state->wait_for_data("read");
     state->check_exception();
   }
