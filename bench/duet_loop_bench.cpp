@@ -5,6 +5,7 @@
 #include <duet/duet.hpp>
 
 #include "bench_common.hpp"
+#include "duet_loop_factory.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -15,7 +16,7 @@ namespace {
 
 void call_soon_batch(const bench::Args& args) {
   const long n = args.scale(1'000'000, 10'000);
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   long count = 0;
   // Warm-up round: fills the node pool and sizes the ready ring.
   for (int round = 0; round < 2; ++round) {
@@ -50,7 +51,7 @@ struct ChainLink {
 
 void call_soon_chain(const bench::Args& args) {
   const long n = args.scale(1'000'000, 10'000);
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   for (int round = 0; round < 2; ++round) {
     long left = n;
     const long allocs_before = bench::g_allocations.load();
@@ -68,7 +69,7 @@ void call_soon_chain(const bench::Args& args) {
 
 void timers(const bench::Args& args) {
   const long n = args.scale(1'000'000, 10'000);
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   std::mt19937 rng(42);
   std::uniform_int_distribution<long> delay_us(0, 100'000);
   std::vector<long> delays(n);

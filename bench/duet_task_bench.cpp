@@ -4,6 +4,7 @@
 #include <duet/duet.hpp>
 
 #include "bench_common.hpp"
+#include "duet_loop_factory.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -20,7 +21,7 @@ duet::Coro<void> trivial(long* done) {
 void task_spawn(const bench::Args& args) {
   const long n = args.scale(1'000'000, 10'000);
   constexpr long kBatch = 1000;
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   long done = 0;
   auto run_batches = [&](long total) {
     for (long b = 0; b < total / kBatch; ++b) {
@@ -69,7 +70,7 @@ duet::Coro<void> player_b(duet::Loop& loop, Mailboxes& m, long rounds) {
 
 void ping_pong(const bench::Args& args) {
   const long hops = args.scale(1'000'000, 10'000);
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   auto run = [&](long rounds) {
     Mailboxes m;
     m.to_b.emplace(*loop);
@@ -106,7 +107,7 @@ duet::Coro<void> queue_player_b(duet::Queue<long>& to_b, duet::Queue<long>& to_a
 
 void ping_pong_queue(const bench::Args& args) {
   const long hops = args.scale(1'000'000, 10'000);
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   duet::Queue<long> to_a, to_b;
   auto run = [&](long rounds) {
     auto b = loop->create_task(queue_player_b(to_b, to_a, rounds));
@@ -134,7 +135,7 @@ duet::Coro<void> lock_loop(duet::Lock& lock, long n) {
 
 void lock_uncontended(const bench::Args& args) {
   const long n = args.scale(20'000'000, 100'000);
-  auto loop = duet::native::new_event_loop();
+  auto loop = bench::new_duet_loop();
   duet::Lock lock;
   loop->run_until_complete(lock_loop(lock, 1000));  // warm-up
   const double t0 = bench::now_ns();

@@ -36,7 +36,16 @@ import time
 # reports bulk_transfer MiB_per_s is read against it.
 BINARIES = [("duet", "duet_loop_bench"), ("asio", "asio_loop_bench"), ("libuv", "uv_loop_bench"),
             ("duet", "duet_task_bench"), ("asio", "asio_task_bench"), ("duet", "duet_context_bench"),
-            ("duet", "duet_fiber_bench"), ("reference", "bulk_reference"), ("duet", "duet_bulk_bench")]
+            ("duet", "duet_fiber_bench"), ("reference", "bulk_reference"), ("duet", "duet_bulk_bench"),
+            ("duet", "duet_xthread_bench"), ("asio", "asio_xthread_bench"), ("libuv", "uv_xthread_bench"),
+            ("reference", "futex_floor"),
+            ("duet", "duet_memory_bench"), ("asio", "asio_memory_bench"), ("libuv", "uv_memory_bench")]
+
+# W8: duet's W1-W4 binaries built with Emscripten (the wasm-bench preset),
+# run under Node as implementation "duet-wasm" and read against native duet.
+WASM_BINARIES = ["duet_loop_bench", "duet_task_bench"]
+WASM_WORKLOADS = {"call_soon_batch", "call_soon_chain", "task_spawn", "ping_pong_future", "ping_pong_queue", "timers"}
+WASM_GOAL = 2.0  # wasm time within this factor of native
 
 # TCP echo servers, as (implementation, binary), all to the contract at the
 # top of bench/echo_client.cpp. "reference" is one blocking thread per
@@ -67,6 +76,12 @@ GOALS = [
     ("timers", "rss_bytes_per_timer", "libuv", 2.0),  # <= 0.5x libuv's memory
     ("task_spawn", "ns_per_task", "asio", 8.0),
     ("ping_pong_future", "ns_per_hop", "asio", 3.0),
+    ("xthread_throughput", "ns_per_post", "libuv", 1.0),  # >= libuv with its hand-made queue
+    ("xthread_rtt_cross_cpu", "p50_ns", "reference", 1 / 1.2),  # within 1.2x of the futex floor
+    ("tcp_echo_c1", "server_cpu_us_per_request", "asio", 1 / 0.8),  # <= 0.8x Asio's CPU per request
+    ("tcp_echo_c10", "server_cpu_us_per_request", "asio", 1 / 0.8),
+    ("tcp_echo_c1", "requests_per_s", "asio", 1.0),  # >= Asio's in every column
+    ("tcp_echo_c10", "requests_per_s", "asio", 1.0),
 ]
 
 # Goals against the best of several peers, as (workload, metric, peers,
@@ -116,8 +131,8 @@ def machine_line(build_dir):
     return f"nproc {os.cpu_count()}, {cpu}, Linux {platform.release()}, {compiler}"
 
 
-def run_once(binary, smoke):
-    cmd = [binary] + (["--smoke"] if smoke else [])
+def run_once(binary, smoke, node=False):
+    cmd = (["node", "--stack-size=8000"] if node else []) + [binary] + (["--smoke"] if smoke else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         sys.exit(f"{binary} failed with {out.returncode}:\n{out.stderr}")
@@ -253,6 +268,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--smoke", action="store_true", help="tiny N, one run: checks that everything builds and runs")
     ap.add_argument("--out", default=None, help="directory for results.json and results.md")
+    ap.add_argument("--wasm-build-dir", default=None,
+                    help="build dir of the wasm-bench preset: also run W1-W4 as wasm under Node (W8)")
     args = ap.parse_args()
     runs = 1 if args.smoke else args.runs
 
@@ -281,6 +298,14 @@ def main():
     if not os.path.exists(client):
         sys.exit(f"missing {client}: build the 'bench' preset first")
 
+    wasm = []
+    if args.wasm_build_dir:
+        for name in WASM_BINARIES:
+            path = os.path.join(args.wasm_build_dir, "bench", name + ".js")
+            if not os.path.exists(path):
+                sys.exit(f"missing {path}: build the 'wasm-bench' preset first")
+            wasm.append(path)
+
     samples = {}  # (workload, metric) -> impl -> [value per run]
 
     def record(impl, rec):
@@ -292,6 +317,12 @@ def main():
         for impl, path in order:
             for rec in run_once(path, args.smoke):
                 record(impl, rec)
+        for path in wasm:
+            for rec in run_once(path, args.smoke, node=True):
+                # Wall-clock times only: the memory figures read /proc and the
+                # CPU-time ones the process CPU clock, which Node lacks.
+                if rec["workload"] in WASM_WORKLOADS and "ns" in rec["metric"] and "cpu" not in rec["metric"]:
+                    record("duet-wasm", rec)
         for connections in sorted(ECHO_MESSAGES):
             for impl, path in servers[r % len(servers):] + servers[: r % len(servers)]:
                 records, run_notes = run_echo(path, client, connections, args.smoke)
@@ -334,7 +365,7 @@ def main():
         speed = speedup(metric, statistics.median(d), statistics.median(p))
         verdict = "met" if speed >= target else "SHORT"
         lines.append(f"- {workload} {metric}: duet {statistics.median(d):.2f} vs {peer} "
-                     f"{statistics.median(p):.2f} -> {speed:.2f}x (goal >= {target}x): {verdict}")
+                     f"{statistics.median(p):.2f} -> {speed:.2f}x (goal >= {target:.2f}x): {verdict}")
     for workload, metric, peers, target in BEST_PEER_GOALS:
         by_impl = samples.get((workload, metric), {})
         d = by_impl.get("duet")
@@ -365,6 +396,13 @@ def main():
         verdict = "met" if ratio <= limit else "SHORT"
         lines.append(f"- {workload} {metric}: {statistics.median(d):.2f} vs {ref_workload} "
                      f"{statistics.median(r):.2f} -> {ratio:.2f}x (goal <= {limit}x): {verdict}")
+    for (workload, metric), by_impl in sorted(samples.items()):
+        w, n = by_impl.get("duet-wasm"), by_impl.get("duet")
+        if w and n:
+            ratio = statistics.median(w) / statistics.median(n)
+            verdict = "met" if ratio <= WASM_GOAL else "SHORT"
+            lines.append(f"- wasm {workload} {metric}: {statistics.median(w):.2f} vs native {statistics.median(n):.2f} "
+                         f"-> {ratio:.2f}x native (goal <= {WASM_GOAL}x): {verdict}")
     for workload, metric, what in [("call_soon_batch", "allocs_per_callback", "callback (batch)"),
                                    ("task_spawn", "allocs_per_task", "task"),
                                    ("ping_pong_future", "allocs_per_hop", "ping-pong hop")]:
@@ -393,6 +431,12 @@ def main():
                 for impl, _ in servers if impl not in samples.get((f"tcp_echo_c{c}", m), {})]
     if "reference" not in samples.get(("bulk_transfer", "MiB_per_s"), {}):
         missing.append(("bulk_transfer", "MiB_per_s", "reference"))
+    for metric in ("bytes_per_idle_task", "bytes_per_handle", "bytes_per_timer"):
+        if "duet" not in samples.get(("memory", metric), {}):
+            missing.append(("memory", metric, "duet"))
+    if wasm:
+        missing += [(w, "duet-wasm") for w in ("call_soon_batch", "task_spawn", "ping_pong_future", "timers")
+                    if not any(k[0] == w and "duet-wasm" in v for k, v in samples.items())]
     if missing:
         sys.exit(f"missing results: {missing}")
     print("1 passed, 0 failed" if args.smoke else "")

@@ -14,9 +14,20 @@ if(DUET_SANITIZE)
 endif()
 
 if(EMSCRIPTEN)
-  # Exceptions are off by default in Emscripten; duet reports errors with them.
-  add_compile_options(-fexceptions)
-  add_link_options(-fexceptions -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1
+  # Exceptions are off by default in Emscripten; duet reports errors with
+  # them. Emscripten's default (-fexceptions) emulates them in JavaScript:
+  # every call that may throw goes through a JS trampoline (invoke_*),
+  # which made the scheduler's hot paths 8-15x slower than native (W8).
+  # WebAssembly's own exception handling (-fwasm-exceptions; Node 20 and
+  # Chromium run it) has no such cost. Asyncify (the fibers flavour) does
+  # not support it, so that flavour keeps the emulation.
+  if(DUET_WASM_FIBERS)
+    set(_duet_wasm_eh -fexceptions)
+  else()
+    set(_duet_wasm_eh -fwasm-exceptions)
+  endif()
+  add_compile_options(${_duet_wasm_eh})
+  add_link_options(${_duet_wasm_eh} -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1
                    # One .js file with the wasm inlined: Node 20's loader would
                    # otherwise try fetch() on the .wasm path and fail.
                    -sSINGLE_FILE=1)

@@ -53,7 +53,9 @@ run_stage() {
 bench_smoke() {
   cmake --preset bench >/dev/null &&
     cmake --build --preset bench &&
-    python3 bench/run_bench.py --build-dir build/bench --smoke --out build/bench/smoke
+    cmake --preset wasm-bench >/dev/null &&
+    cmake --build --preset wasm-bench &&
+    python3 bench/run_bench.py --build-dir build/bench --wasm-build-dir build/wasm-bench --smoke --out build/bench/smoke
 }
 
 export NODE_PATH=/usr/share/nodejs

@@ -50,6 +50,23 @@ class ThreadCache {
 
   static std::size_t size() noexcept { return state_.count; }
 
+  /// Detaches up to `max` idle objects as a list linked through `next`
+  /// (nullptr-terminated); `count` receives how many.
+  static T* take_list(std::size_t max, std::size_t& count) noexcept {
+    T* head = state_.head;
+    T* last = nullptr;
+    count = 0;
+    for (T* item = head; item && count < max; item = item->next) {
+      last = item;
+      ++count;
+    }
+    if (!last) return nullptr;
+    state_.head = last->next;
+    state_.count -= count;
+    last->next = nullptr;
+    return head;
+  }
+
  private:
   struct State {
     T* head = nullptr;
@@ -98,6 +115,16 @@ void recycle_node(HandleNode* node) noexcept {
 }
 
 std::size_t pooled_node_count() noexcept { return NodeCache::size(); }
+
+HandleNode* take_pooled_nodes(std::size_t max, std::size_t& count) noexcept { return NodeCache::take_list(max, count); }
+
+void give_pooled_nodes(HandleNode* list) noexcept {
+  while (list) {
+    HandleNode* next = list->next;
+    NodeCache::give(list);
+    list = next;
+  }
+}
 
 }  // namespace duet::detail
 

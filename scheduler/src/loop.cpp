@@ -177,15 +177,54 @@ void Loop::post_threadsafe(detail::HandleNode* node) {
   }
 }
 
+namespace {
+// Idle nodes kept for posting threads, and how many a poster takes at once.
+constexpr std::size_t kSpareNodes = 16384;
+constexpr std::size_t kPosterBatch = 256;
+}  // namespace
+
+void Loop::refill_poster_cache_slow() noexcept {
+  detail::HandleNode* batch = nullptr;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (!spare_) return;
+    batch = spare_;
+    detail::HandleNode* last = spare_;
+    std::size_t n = 1;
+    while (n < kPosterBatch && last->next) {
+      last = last->next;
+      ++n;
+    }
+    spare_ = last->next;
+    spare_count_.fetch_sub(n, std::memory_order_relaxed);
+    last->next = nullptr;
+  }
+  detail::give_pooled_nodes(batch);
+}
+
 void Loop::drain_inbox() {
   if (!(flags_.load(std::memory_order_acquire) & kInboxPending)) return;
   detail::HandleNode* node;
+  // Idle nodes of this thread for the posters, taken before the lock.
+  std::size_t extra_count = 0;
+  detail::HandleNode* extra = nullptr;
+  const std::size_t spare = spare_count_.load(std::memory_order_relaxed);  // a hint
+  if (spare < kSpareNodes / 2) extra = detail::take_pooled_nodes(kSpareNodes - spare, extra_count);
   {
     std::lock_guard lock(inbox_mutex_);
     node = inbox_head_;
     inbox_head_ = inbox_tail_ = nullptr;
     flags_.fetch_and(static_cast<std::uint8_t>(~kInboxPending), std::memory_order_relaxed);
+    if (extra && !inbox_closed_) {
+      detail::HandleNode* last = extra;
+      while (last->next) last = last->next;
+      last->next = spare_;
+      spare_ = extra;
+      spare_count_.fetch_add(extra_count, std::memory_order_relaxed);
+      extra = nullptr;
+    }
   }
+  if (extra) detail::give_pooled_nodes(extra);
   while (node) {
     detail::HandleNode* next = node->next;
     node->next = nullptr;
@@ -403,6 +442,8 @@ void Loop::close() {
     inbox_closed_ = true;
     inbox = inbox_head_;
     inbox_head_ = inbox_tail_ = nullptr;
+    detail::give_pooled_nodes(std::exchange(spare_, nullptr));
+    spare_count_.store(0, std::memory_order_relaxed);
     flags_.fetch_and(static_cast<std::uint8_t>(~kInboxPending), std::memory_order_relaxed);
   }
   abandon_pending_tasks();

@@ -162,10 +162,12 @@ class Loop {
   template <class F, class... Args>
     requires(!std::is_same_v<std::remove_cvref_t<F>, Context>)
   void call_soon_threadsafe(F&& fn, Args&&... args) {
+    refill_poster_cache();
     post_threadsafe(make_node(detail::current_context_map(), std::forward<F>(fn), std::forward<Args>(args)...));
   }
   template <class F, class... Args>
   void call_soon_threadsafe(const Context& context, F&& fn, Args&&... args) {
+    refill_poster_cache();
     post_threadsafe(make_node(nullptr, in_context(context, std::forward<F>(fn), std::forward<Args>(args)...)));
   }
 
@@ -374,6 +376,16 @@ class Loop {
   void push_ready(detail::HandleNode* node);
   void push_timer(TimePoint when, detail::HandleNode* node);
   void post_threadsafe(detail::HandleNode* node);
+  // Nodes posted from another thread are allocated there and freed on the
+  // loop's thread, so the poster's cache is always empty and the loop's
+  // always full: a malloc/free pair per post. The loop hands idle nodes
+  // back through spare_ (under the inbox lock, topped up in drain_inbox);
+  // a poster whose cache is empty takes a batch of them.
+  void refill_poster_cache() noexcept {
+    if (detail::pooled_node_count() == 0) [[unlikely]]
+      refill_poster_cache_slow();
+  }
+  void refill_poster_cache_slow() noexcept;
   void drain_inbox();
   void run_entry(detail::ReadyEntry* entry);
   // The callback context is a fresh copy of the queue's read context
@@ -418,6 +430,8 @@ class Loop {
   bool wake_sent_ = false;
   bool polling_ = false;  // a poll() is using the backend (maybe on another thread)
   bool inbox_closed_ = false;  // close() has begun: thread-safe posts are refused
+  detail::HandleNode* spare_ = nullptr;  // idle nodes for posting threads, through `next`
+  std::atomic<std::size_t> spare_count_{0};  // changed under the lock, read without it as a hint
   std::uint64_t wakeups_ = 0;
 
   std::atomic<std::uint8_t> flags_{0};  // kClosed | kDebug | kInboxPending; changed by atomic or/and

@@ -67,5 +67,9 @@ inline void release_node_ref(HandleNode* node) noexcept { release_node(node); }
 
 /// Nodes cached on this thread's free list; for tests and statistics.
 std::size_t pooled_node_count() noexcept;
+/// Up to `max` idle nodes of this thread's cache, as a list through `next`.
+HandleNode* take_pooled_nodes(std::size_t max, std::size_t& count) noexcept;
+/// Idle nodes (a list through `next`) into this thread's cache.
+void give_pooled_nodes(HandleNode* list) noexcept;
 
 }  // namespace duet::detail
