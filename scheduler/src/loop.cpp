@@ -80,10 +80,37 @@ void Loop::set_debug(bool enabled) noexcept {
     flags_.fetch_and(static_cast<std::uint8_t>(~kDebug), std::memory_order_relaxed);
 }
 
-void Loop::check_can_schedule_slow() const {
+void Loop::check_can_schedule_slow() {
   const std::uint8_t flags = flags_.load(std::memory_order_relaxed);
   if (flags & kClosed) throw_closed();
   if (flags & kDebug) check_thread();
+  if (flags & kForeignPoll) wake_foreign_poll();
+}
+
+void Loop::begin_foreign_poll() noexcept { flags_.fetch_or(kForeignPoll, std::memory_order_relaxed); }
+
+void Loop::end_foreign_poll() noexcept {
+  flags_.fetch_and(static_cast<std::uint8_t>(~kForeignPoll), std::memory_order_relaxed);
+  std::lock_guard lock(inbox_mutex_);
+  wake_pending_ = false;
+}
+
+void Loop::wake_foreign_poll() noexcept {
+  // Called just before the work is queued, on the loop's thread; the poll's
+  // results are processed on this same thread after the current host
+  // callback returns, so they always find the work. Coalesced as the
+  // thread-safe posts are; a poll that has not begun to block is told not
+  // to.
+  std::lock_guard lock(inbox_mutex_);
+  if (sleeping_) {
+    if (!wake_sent_) {
+      wake_sent_ = true;
+      ++wakeups_;
+      backend_->wake();
+    }
+  } else {
+    wake_pending_ = true;
+  }
 }
 
 void Loop::prepare_call_soon_slow() {
@@ -251,11 +278,12 @@ void Loop::poll(std::optional<Duration> timeout, std::vector<IoEvent>& events) {
     if (inbox_closed_) throw_closed();
     polling_ = true;
     if (!timeout || *timeout > Duration::zero()) {
-      if (inbox_head_)
+      if (inbox_head_ || wake_pending_)
         timeout = Duration::zero();
       else
         sleeping_ = true;
     }
+    wake_pending_ = false;
   }
   struct Done {
     Loop& loop;

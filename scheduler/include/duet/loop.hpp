@@ -309,6 +309,23 @@ class Loop {
   /// be reused by a later loop).
   std::uint64_t serial() const noexcept { return serial_; }
 
+  // ---- for drivers that poll on another thread (native guest mode) ----------
+
+  /// The driver is about to hand poll() to another thread: from now until
+  /// end_foreign_poll(), anything scheduled on the loop's thread (a host
+  /// callback calling call_soon, call_at, a future's set_result...) wakes
+  /// that poll, or makes it not block if it has not begun. Call it on the
+  /// loop's thread, after poll_timeout().
+  void begin_foreign_poll() noexcept;
+  /// The foreign poll has returned and the loop's thread runs the phases
+  /// again.
+  void end_foreign_poll() noexcept;
+  /// Makes the calling thread the loop's thread for debug-mode checks
+  /// (drivers that run the phases themselves, outside run_forever);
+  /// unbind_thread() undoes it.
+  void bind_thread() noexcept { owner_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed); }
+  void unbind_thread() noexcept { owner_thread_.store(std::thread::id{}, std::memory_order_relaxed); }
+
  private:
   friend class Handle;
   friend class detail::FutureBase;
@@ -357,12 +374,14 @@ class Loop {
   static constexpr std::uint8_t kClosed = 1;        // close() is done
   static constexpr std::uint8_t kDebug = 2;         // debug mode
   static constexpr std::uint8_t kInboxPending = 4;  // thread-safe posts wait in the inbox
+  static constexpr std::uint8_t kForeignPoll = 8;   // another thread polls: scheduling must wake it
 
-  void check_can_schedule() const {
-    if (flags_.load(std::memory_order_relaxed) & (kClosed | kDebug)) [[unlikely]]
+  void check_can_schedule() {
+    if (flags_.load(std::memory_order_relaxed) & (kClosed | kDebug | kForeignPoll)) [[unlikely]]
       check_can_schedule_slow();
   }
-  void check_can_schedule_slow() const;
+  void check_can_schedule_slow();
+  void wake_foreign_poll() noexcept;
   // check_can_schedule(), then: posts from call_soon_threadsafe that are
   // already in join the queue first, so that the order of calls made on
   // this thread is kept (asyncio appends both to the same deque).
@@ -430,6 +449,7 @@ class Loop {
   bool wake_sent_ = false;
   bool polling_ = false;  // a poll() is using the backend (maybe on another thread)
   bool inbox_closed_ = false;  // close() has begun: thread-safe posts are refused
+  bool wake_pending_ = false;  // a foreign-poll wake came before the poll slept: don't block
   detail::HandleNode* spare_ = nullptr;  // idle nodes for posting threads, through `next`
   std::atomic<std::size_t> spare_count_{0};  // changed under the lock, read without it as a hint
   std::uint64_t wakeups_ = 0;

@@ -5,6 +5,7 @@
 
 #include "duet/native/event_loop.hpp"
 #include "duet/native/executor.hpp"
+#include "duet/native/guest.hpp"
 #include "duet/native/run.hpp"
 #if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
 #include "duet/native/io.hpp"

@@ -1,0 +1,177 @@
+#include "duet/native/guest.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "duet/native/event_loop.hpp"
+#include "duet/platform/readiness_backend.hpp"
+
+namespace duet::native {
+
+// What the backend thread and the host thread share. Held by shared_ptr:
+// a post still queued in the host's loop when the GuestRun is gone finds
+// `run` cleared (both are touched on the host thread only).
+struct GuestRun::Impl {
+  GuestRun* run = nullptr;  // host thread only
+  std::mutex mutex;
+  std::condition_variable handed_off;
+  bool has_timeout = false;  // a poll was handed off and not yet taken
+  std::optional<Duration> timeout;
+  bool quit = false;
+  std::vector<IoEvent> events;  // written by the backend thread before it posts
+  std::exception_ptr poll_error;
+  std::atomic<std::uint64_t> posts{0};
+  std::thread thread;
+};
+
+std::unique_ptr<Loop> new_guest_loop(LoopOptions options) { return new_event_loop(options); }
+
+GuestRun::GuestRun(std::unique_ptr<Loop> loop, GuestHost host)
+    : loop_(std::move(loop)), host_(std::move(host)), impl_(std::make_shared<Impl>()) {
+  impl_->run = this;
+  loop_->bind_thread();  // the host's thread is the loop's thread (debug checks)
+}
+
+GuestRun::~GuestRun() {
+  impl_->run = nullptr;
+  if (finished_) return;
+  stop_backend();
+  if (!loop_->is_closed()) {
+    loop_->end_foreign_poll();
+    loop_->unbind_thread();
+    loop_->close();
+  }
+}
+
+std::uint64_t GuestRun::posts() const noexcept { return impl_->posts.load(std::memory_order_relaxed); }
+
+void GuestRun::start(TaskRef main, std::function<void()> on_done) {
+  main_ = std::move(main);
+  on_done_ = std::move(on_done);
+  impl_->thread = std::thread([impl = impl_, this] { backend_main(); });
+  // The first iteration runs when the host first calls back: main's first
+  // step is ready, so this hand-off polls with a zero timeout and posts.
+  hand_off();
+}
+
+void GuestRun::backend_main() {
+  Impl& impl = *impl_;
+  for (;;) {
+    std::optional<Duration> timeout;
+    {
+      std::unique_lock lock(impl.mutex);
+      impl.handed_off.wait(lock, [&] { return impl.has_timeout || impl.quit; });
+      if (impl.quit) return;
+      impl.has_timeout = false;
+      timeout = impl.timeout;
+    }
+    impl.events.clear();
+    try {
+      loop_->poll(timeout, impl.events);
+    } catch (...) {
+      impl.poll_error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(impl.mutex);
+      if (impl.quit) return;
+    }
+    impl.posts.fetch_add(1, std::memory_order_relaxed);
+    host_.run_on_host([state = impl_] {
+      if (state->run) state->run->iterate();
+    });
+  }
+}
+
+void GuestRun::hand_off() {
+  const std::optional<Duration> timeout = loop_->poll_timeout();
+  loop_->begin_foreign_poll();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->timeout = timeout;
+    impl_->has_timeout = true;
+  }
+  impl_->handed_off.notify_one();
+}
+
+void GuestRun::iterate() {
+  if (finished_) return;
+  if (in_iteration_) {
+    // A host running a nested event loop from inside a duet callback
+    // delivered this: never nest, run it when the current one ends.
+    iterate_again_ = true;
+    return;
+  }
+  in_iteration_ = true;
+  loop_->end_foreign_poll();
+  if (std::exception_ptr error = std::exchange(impl_->poll_error, nullptr)) {
+    ExceptionContext context;
+    context.message = "the guest loop's backend failed to poll; cancelling main";
+    context.exception = error;
+    loop_->call_exception_handler(context);
+    if (!main_.done()) main_.cancel();
+  }
+  do {
+    iterate_again_ = false;
+    loop_->process_events(impl_->events);
+    impl_->events.clear();
+    loop_->process_ready();
+  } while (iterate_again_);
+  in_iteration_ = false;
+
+  if (main_.done()) {
+    if (!shutting_down_) {
+      // asyncio.run's end: every task still pending is cancelled once and
+      // allowed to finish.
+      shutting_down_ = true;
+      for (detail::TaskBase* task : loop_->pending_tasks()) task->cancel({});
+    }
+    if (loop_->pending_task_count() == 0) {
+      finish();
+      return;
+    }
+  }
+  hand_off();
+}
+
+void GuestRun::cancel() {
+  if (!finished_ && !main_.done()) main_.cancel();  // wakes the poll (begin_foreign_poll)
+}
+
+void GuestRun::stop_backend() noexcept {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->quit = true;
+  }
+  impl_->handed_off.notify_one();
+  try {
+    if (!loop_->is_closed()) loop_->backend().wake();
+  } catch (...) {
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void GuestRun::finish() {
+  finished_ = true;
+  stop_backend();
+  loop_->end_foreign_poll();
+  loop_->unbind_thread();
+  loop_->close();  // joins the default executor's workers, if any ran
+  if (on_done_) on_done_();
+}
+
+// ---- embedded mode ------------------------------------------------------------------------
+
+EmbeddedLoop::EmbeddedLoop(Loop& loop) : loop_(loop), fd_(-1) {
+  if (auto* readiness = dynamic_cast<platform::ReadinessBackend*>(&loop.backend())) fd_ = readiness->pollable_fd();
+}
+
+void EmbeddedLoop::run_once() {
+  events_.clear();
+  loop_.poll(Duration::zero(), events_);
+  loop_.process_events(events_);
+  loop_.process_ready();
+}
+
+}  // namespace duet::native
