@@ -10,7 +10,7 @@
 set -euo pipefail
 
 declare -A SETS=(
-  [native]="build-essential cmake ninja-build catch2 ccache python3 libboost-context-dev"
+  [native]="build-essential cmake ninja-build catch2 ccache python3 libboost-context-dev libglib2.0-dev pkg-config"
   [wasm]="emscripten nodejs"
   [windows]="g++-mingw-w64-x86-64-posix wine wine64"
   [bench]="libboost-dev libuv1-dev pkg-config"
