@@ -57,6 +57,21 @@ class HostThread {
     cv.wait(lock, [&] { return done; });
   }
   std::thread::id id() const { return thread_.get_id(); }
+  // A nested event loop (a modal dialog): runs queued functions on the
+  // host thread, from inside whatever is running, for `duration`.
+  void run_nested_for(std::chrono::milliseconds duration) {
+    const auto end = std::chrono::steady_clock::now() + duration;
+    while (std::chrono::steady_clock::now() < end) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mutex_);
+        if (!ready_.wait_until(lock, end, [&] { return !queue_.empty(); })) return;
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+  }
   GuestHost guest_host() {
     return GuestHost{[this](std::function<void()> fn) { post(std::move(fn)); }};
   }
@@ -448,4 +463,37 @@ TEST_CASE("embedded mode: a hand-written poll() loop drives duet through fd(), t
   CHECK(order == std::vector<int>{1, 2});
   loop->run_until_complete(duet::Future<void>(task));
   loop->close();
+}
+
+TEST_CASE("a host running a nested event loop from inside a duet callback never starts a nested iteration",
+          "[guest][reentrancy]") {
+  HostThread host;
+  std::atomic<bool> finished{false};
+  std::vector<std::string> log;  // host thread only
+  std::unique_ptr<GuestRun> run;
+  auto main_coro = [&]() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    loop.call_soon([&] {
+      log.push_back("dialog opens");
+      // The host's own event, and one that schedules duet work, arrive
+      // while the modal loop runs: the duet work must wait for the next
+      // iteration, not run inside this callback.
+      host.post([&] { log.push_back("host event"); });
+      host.post([&] {
+        log.push_back("host schedules duet work");
+        run->loop().call_soon([&] { log.push_back("duet work"); });
+      });
+      host.run_nested_for(30ms);
+      log.push_back("dialog closes");
+    });
+    co_await duet::sleep(10ms);
+    co_await duet::sleep(10ms);
+  };
+  host.call([&] { run = start_guest_run<void>(main_coro(), host.guest_host(), [&](auto) { finished = true; }); });
+  REQUIRE(wait_until([&] { return finished.load(); }));
+  host.call([&] {
+    CHECK(log == std::vector<std::string>{"dialog opens", "host event", "host schedules duet work", "dialog closes",
+                                          "duet work"});
+    run.reset();
+  });
 }
