@@ -84,6 +84,11 @@ class DefaultExecutorService final : public LoopService {
 
 ThreadPoolExecutor& default_executor(Loop& loop) { return loop.use_service<DefaultExecutorService>().executor; }
 
+ThreadPoolExecutor* find_default_executor(Loop& loop) noexcept {
+  auto* service = loop.find_service<DefaultExecutorService>();
+  return service ? &service->executor : nullptr;
+}
+
 void shutdown_default_executor(Loop& loop) {
   auto* service = loop.find_service<DefaultExecutorService>();
   if (!service || loop.is_closed()) return;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "duet/native/event_loop.hpp"
+#include "duet/native/executor.hpp"
 #include "duet/platform/readiness_backend.hpp"
 
 namespace duet::native {
@@ -24,6 +25,7 @@ struct GuestRun::Impl {
   std::exception_ptr poll_error;
   std::atomic<std::uint64_t> posts{0};
   std::thread thread;
+  std::thread drainer;  // joins the default executor's workers at the end
 };
 
 std::unique_ptr<Loop> new_guest_loop(LoopOptions options) { return new_event_loop(options); }
@@ -125,11 +127,25 @@ void GuestRun::iterate() {
       // asyncio.run's end: every task still pending is cancelled once and
       // allowed to finish.
       shutting_down_ = true;
-      for (detail::TaskBase* task : loop_->pending_tasks()) task->cancel({});
+      for (duet::detail::TaskBase* task : loop_->pending_tasks()) task->cancel({});
     }
     if (loop_->pending_task_count() == 0) {
-      finish();
-      return;
+      // The default executor's jobs still running finish first, waited for
+      // by a helper thread, while iterations deliver their results.
+      ThreadPoolExecutor* executor = find_default_executor(*loop_);
+      if (!executor || executor_drained_) {
+        finish();
+        return;
+      }
+      if (!executor_drain_started_) {
+        executor_drain_started_ = true;
+        impl_->drainer = std::thread([executor, loop = loop_.get(), state = impl_] {
+          executor->shutdown(true);
+          loop->call_soon_threadsafe([state] {
+            if (state->run) state->run->executor_drained_ = true;
+          });
+        });
+      }
     }
   }
   hand_off();
@@ -150,6 +166,7 @@ void GuestRun::stop_backend() noexcept {
   } catch (...) {
   }
   if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->drainer.joinable()) impl_->drainer.join();
 }
 
 void GuestRun::finish() {

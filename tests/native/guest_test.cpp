@@ -497,3 +497,33 @@ TEST_CASE("a host running a nested event loop from inside a duet callback never 
     run.reset();
   });
 }
+
+TEST_CASE("executor jobs still running when main ends finish before done, without blocking the host",
+          "[guest][executor]") {
+  HostThread host;
+  std::atomic<bool> finished{false};
+  std::atomic<bool> job_done{false};
+  std::vector<std::string> log;  // host thread only
+  auto main_coro = [&]() -> Coro<void> {
+    // Not awaited: still running when main returns.
+    (void)run_in_executor(duet::get_running_loop(), nullptr, [&] {
+      std::this_thread::sleep_for(100ms);
+      job_done = true;
+    });
+    co_return;
+  };
+  std::unique_ptr<GuestRun> run;
+  host.call([&] {
+    run = start_guest_run<void>(main_coro(), host.guest_host(), [&](auto) {
+      log.push_back(job_done ? "done after the job" : "done before the job");
+      finished = true;
+    });
+  });
+  std::this_thread::sleep_for(20ms);
+  host.call([&] { log.push_back("host event meanwhile"); });
+  REQUIRE(wait_until([&] { return finished.load(); }));
+  host.call([&] {
+    CHECK(log == std::vector<std::string>{"host event meanwhile", "done after the job"});
+    run.reset();
+  });
+}

@@ -128,6 +128,8 @@ void post_job_result(Loop& loop, F deliver) noexcept {
 
 /// The loop's default executor (made on first use).
 ThreadPoolExecutor& default_executor(Loop& loop);
+/// The loop's default executor if one was made, else nullptr.
+ThreadPoolExecutor* find_default_executor(Loop& loop) noexcept;
 /// Shuts the default executor down, waiting for its jobs, then delivers
 /// their results: call it on the loop's thread while the loop does not run
 /// (duet::run does, before closing the loop). No-op if there is none.

@@ -24,8 +24,10 @@
 //
 // When main finishes (result, exception or cancellation), the remaining
 // tasks are cancelled and run to their end, the default executor is shut
-// down, the backend thread is joined, the loop is closed, and then `done`
-// is called on the host thread with main's outcome. cancel() from the host
+// down (a helper thread waits for its jobs while the loop keeps iterating,
+// so their results are delivered and the host is never blocked), the
+// backend thread is joined, the loop is closed, and then `done` is called
+// on the host thread with main's outcome. cancel() from the host
 // cancels main (a window being closed). A GuestRun destroyed before the end
 // (its host quit) stops the backend thread and closes the loop without
 // waiting for the host; nothing is left running at exit.
@@ -103,6 +105,8 @@ class GuestRun {
   bool in_iteration_ = false;
   bool iterate_again_ = false;
   bool shutting_down_ = false;
+  bool executor_drain_started_ = false;
+  bool executor_drained_ = false;
 };
 
 /// Starts `main` as a guest of the host's loop and returns at once; `done`
