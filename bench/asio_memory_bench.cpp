@@ -4,8 +4,6 @@
 //               waiting on an event);
 //   handle      N asio::post'ed handlers not yet run;
 //   timer       N steady_timers with a pending async_wait.
-#include <utility>  // Boost 1.74's asio needs it first with g++ 12
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <utility>  // Boost 1.74's asio needs it first with g++ 12
 #include <vector>
 
 #include "bench_common.hpp"

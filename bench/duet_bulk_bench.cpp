@@ -6,10 +6,9 @@
 // EOF. Bounded by bytes and by time (30 s, smoke 5 s), as the reference.
 #include <atomic>
 #include <cstdio>
+#include <duet/duet.hpp>
 #include <string>
 #include <thread>
-
-#include <duet/duet.hpp>
 
 #include "bench_common.hpp"
 

@@ -9,9 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
-
 #include <duet/duet.hpp>
+#include <string>
 
 using duet::Coro;
 using namespace duet::native;

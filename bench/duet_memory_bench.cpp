@@ -8,16 +8,17 @@
 //               Handles kept;
 //   timer       N call_later timers pending, with their TimerHandles kept.
 #include <chrono>
-#include <vector>
-
 #include <duet/duet.hpp>
+#include <vector>
 
 #include "bench_common.hpp"
 #include "fresh_process.hpp"
 
 namespace {
 
-duet::Coro<void> idle(duet::Event& never) { co_await never.wait(); }
+duet::Coro<void> idle(duet::Event& never) {
+  co_await never.wait();
+}
 
 void idle_tasks(const bench::Args& args) {
   const long n = args.scale(100'000, 1'000);
@@ -60,7 +61,8 @@ void timers(const bench::Args& args) {
   std::vector<duet::TimerHandle> kept;
   kept.reserve(static_cast<std::size_t>(n));
   const long rss0 = bench::rss_bytes();
-  for (long i = 0; i < n; ++i) kept.push_back(loop->call_later(std::chrono::hours(1) + std::chrono::microseconds(i), [] {}));
+  for (long i = 0; i < n; ++i)
+    kept.push_back(loop->call_later(std::chrono::hours(1) + std::chrono::microseconds(i), [] {}));
   const long rss1 = bench::rss_bytes();
   bench::report("duet", "memory", "bytes_per_timer", double(rss1 - rss0) / n, "B");
 }

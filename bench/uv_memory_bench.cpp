@@ -41,7 +41,8 @@ void timers(const bench::Args& args) {
   for (long i = 0; i < n; ++i) {
     kept.push_back(std::make_unique<uv_timer_t>());
     uv_timer_init(&loop, kept.back().get());
-    uv_timer_start(kept.back().get(), [](uv_timer_t*) {}, 3'600'000 + static_cast<uint64_t>(i / 1000), 0);
+    uv_timer_start(
+        kept.back().get(), [](uv_timer_t*) {}, 3'600'000 + static_cast<uint64_t>(i / 1000), 0);
   }
   const long rss1 = bench::rss_bytes();
   bench::report("libuv", "memory", "bytes_per_timer", double(rss1 - rss0) / n, "B");

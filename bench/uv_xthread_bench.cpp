@@ -59,10 +59,18 @@ void round_trip(const bench::Args& args, bool same_cpu) {
       "libuv", args, same_cpu, rt,
       [&](int i) {
         posts[static_cast<std::size_t>(i)] = {&rt, i};
-        q.post([](void* d) { auto* p = static_cast<RttPost*>(d); p->rt->done(p->i); }, &posts[static_cast<std::size_t>(i)]);
+        q.post(
+            [](void* d) {
+              auto* p = static_cast<RttPost*>(d);
+              p->rt->done(p->i);
+            },
+            &posts[static_cast<std::size_t>(i)]);
       },
       [&] { uv_run(&loop, UV_RUN_DEFAULT); },
-      [&] { q.post([](void* d) { uv_close(reinterpret_cast<uv_handle_t*>(&static_cast<PostQueue*>(d)->async), nullptr); }, &q); });
+      [&] {
+        q.post([](void* d) { uv_close(reinterpret_cast<uv_handle_t*>(&static_cast<PostQueue*>(d)->async), nullptr); },
+               &q);
+      });
   uv_loop_close(&loop);
 }
 
@@ -79,10 +87,12 @@ void throughput(const bench::Args& args) {
   bench::measure_throughput(
       "libuv", args, s.tp,
       [&] {
-        q.post([](void* d) {
-          auto* st = static_cast<TpState*>(d);
-          if (st->tp.counted()) uv_close(reinterpret_cast<uv_handle_t*>(&st->q->async), nullptr);
-        }, &s);
+        q.post(
+            [](void* d) {
+              auto* st = static_cast<TpState*>(d);
+              if (st->tp.counted()) uv_close(reinterpret_cast<uv_handle_t*>(&st->q->async), nullptr);
+            },
+            &s);
       },
       [&] { uv_run(&loop, UV_RUN_DEFAULT); });
   uv_loop_close(&loop);

@@ -15,12 +15,11 @@
 //  * at the end: what the server relayed, per connection.
 #include <chrono>
 #include <cstdio>
+#include <duet/duet.hpp>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <duet/duet.hpp>
 
 using namespace std::chrono_literals;
 using duet::Coro;
@@ -30,7 +29,9 @@ namespace {
 
 duet::ContextVar<std::string> connection_id("connection_id", "server");
 
-void log(const std::string& text) { std::printf("  [%-6s] %s\n", connection_id.get().c_str(), text.c_str()); }
+void log(const std::string& text) {
+  std::printf("  [%-6s] %s\n", connection_id.get().c_str(), text.c_str());
+}
 
 struct Client {
   std::string nick;
@@ -84,7 +85,8 @@ Coro<void> serve_client(ChatServer& chat, StreamReader reader, StreamWriter writ
     log("silent for 300 ms: disconnecting");
     writer.write("* idle timeout, bye\n");
   }
-  log(client->nick + " left after " + std::to_string(client->relayed) + (client->relayed == 1 ? " message" : " messages"));
+  log(client->nick + " left after " + std::to_string(client->relayed) +
+      (client->relayed == 1 ? " message" : " messages"));
   chat.broadcast(id, "* " + client->nick + " left\n");
   // What is still queued for this client is sent before closing.
   while (!client->outbox.empty()) co_await duet::yield_now();
@@ -132,7 +134,8 @@ Coro<int> main_task() {
   log("listening on " + server.addresses().front().to_string());
 
   const auto start = duet::get_running_loop().time();
-  auto alice = duet::create_task(chatter(port, "alice", {"hi all", "anyone here?", "duet runs this chat"}, 60ms, false));
+  auto alice =
+      duet::create_task(chatter(port, "alice", {"hi all", "anyone here?", "duet runs this chat"}, 60ms, false));
   co_await duet::sleep(20ms);
   auto bob = duet::create_task(chatter(port, "bob", {"hello alice", "yes, on one thread"}, 80ms, false));
   co_await duet::sleep(20ms);
@@ -146,7 +149,8 @@ Coro<int> main_task() {
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(duet::get_running_loop().time() - start);
 
   std::printf("\nwhat each client heard:\n");
-  for (auto& [name, heard] : {std::pair{"alice", &heard_by_alice}, {"bob", &heard_by_bob}, {"carol", &heard_by_carol}}) {
+  for (auto& [name, heard] :
+       {std::pair{"alice", &heard_by_alice}, {"bob", &heard_by_bob}, {"carol", &heard_by_carol}}) {
     std::printf("  %s (%zu lines)\n", name, heard->size());
     for (const std::string& line : *heard) std::printf("      %s\n", line.c_str());
   }

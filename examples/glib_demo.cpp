@@ -3,10 +3,9 @@
 // GLib's thread, interleaved with an ordinary g_timeout source; the program
 // quits the GLib loop when duet's main task is done.
 #include <cstdio>
-#include <string>
-
 #include <duet/duet.hpp>
 #include <duet/native/glib.hpp>
+#include <string>
 
 using namespace std::chrono_literals;
 using duet::Coro;
@@ -45,7 +44,8 @@ int main() {
   {
     GlibSource source(*loop);  // duet joins GLib's default context
     g_timeout_add(
-        30, [](gpointer) -> gboolean {
+        30,
+        [](gpointer) -> gboolean {
           std::printf("  glib: a g_timeout fired between duet's timers\n");
           return G_SOURCE_REMOVE;
         },

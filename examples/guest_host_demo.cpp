@@ -5,10 +5,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <duet/duet.hpp>
 #include <functional>
 #include <mutex>
-
-#include <duet/duet.hpp>
 
 using namespace std::chrono_literals;
 

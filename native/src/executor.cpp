@@ -9,7 +9,9 @@ namespace duet::native {
 ThreadPoolExecutor::ThreadPoolExecutor(std::size_t max_workers)
     : max_workers_(max_workers ? max_workers : std::min<std::size_t>(32, std::thread::hardware_concurrency() + 4)) {}
 
-ThreadPoolExecutor::~ThreadPoolExecutor() { shutdown(true); }
+ThreadPoolExecutor::~ThreadPoolExecutor() {
+  shutdown(true);
+}
 
 void ThreadPoolExecutor::submit_job(std::unique_ptr<Job> job) {
   std::unique_lock lock(mutex_);
@@ -82,7 +84,9 @@ class DefaultExecutorService final : public LoopService {
 
 }  // namespace
 
-ThreadPoolExecutor& default_executor(Loop& loop) { return loop.use_service<DefaultExecutorService>().executor; }
+ThreadPoolExecutor& default_executor(Loop& loop) {
+  return loop.use_service<DefaultExecutorService>().executor;
+}
 
 ThreadPoolExecutor* find_default_executor(Loop& loop) noexcept {
   auto* service = loop.find_service<DefaultExecutorService>();

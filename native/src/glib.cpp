@@ -80,7 +80,8 @@ GuestHost glib_guest_host(GMainContext* context) {
           (*static_cast<std::function<void()>*>(data))();
           return G_SOURCE_REMOVE;
         },
-        new std::function<void()>(std::move(fn)), [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
+        new std::function<void()>(std::move(fn)),
+        [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
     g_source_attach(idle, context);  // thread-safe; wakes the context
     g_source_unref(idle);
   }};

@@ -28,7 +28,9 @@ struct GuestRun::Impl {
   std::thread drainer;  // joins the default executor's workers at the end
 };
 
-std::unique_ptr<Loop> new_guest_loop(LoopOptions options) { return new_event_loop(options); }
+std::unique_ptr<Loop> new_guest_loop(LoopOptions options) {
+  return new_event_loop(options);
+}
 
 GuestRun::GuestRun(std::unique_ptr<Loop> loop, GuestHost host)
     : loop_(std::move(loop)), host_(std::move(host)), impl_(std::make_shared<Impl>()) {
@@ -47,7 +49,9 @@ GuestRun::~GuestRun() {
   }
 }
 
-std::uint64_t GuestRun::posts() const noexcept { return impl_->posts.load(std::memory_order_relaxed); }
+std::uint64_t GuestRun::posts() const noexcept {
+  return impl_->posts.load(std::memory_order_relaxed);
+}
 
 void GuestRun::start(TaskRef main, std::function<void()> on_done) {
   main_ = std::move(main);

@@ -9,8 +9,8 @@
 #include <system_error>
 
 #include "duet/errors.hpp"
-#include "posix_compat.hpp"
 #include "duet/platform/readiness_backend.hpp"
+#include "posix_compat.hpp"
 
 namespace duet::native {
 
@@ -84,7 +84,9 @@ struct FdTable::Watch final : EventTarget {
 
 FdTable::FdTable(Loop& loop, platform::ReadinessBackend& backend) : loop_(loop), backend_(&backend) {}
 
-FdTable::~FdTable() { shutdown(); }
+FdTable::~FdTable() {
+  shutdown();
+}
 
 FdTable::Watch& FdTable::watch_of(int fd) {
   if (fd < 0) throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), "fd " + std::to_string(fd));
@@ -113,7 +115,9 @@ void FdTable::update_interest(Watch& w, bool force) {
 
 namespace {
 
-const char* direction_name(Direction d) { return d == Direction::read ? "read" : "write"; }
+const char* direction_name(Direction d) {
+  return d == Direction::read ? "read" : "write";
+}
 
 }  // namespace
 
@@ -279,10 +283,16 @@ class IoService final : public LoopService {
 
 }  // namespace
 
-const std::shared_ptr<FdTable>& fd_table(Loop& loop) { return loop.use_service<IoService>().table(); }
+const std::shared_ptr<FdTable>& fd_table(Loop& loop) {
+  return loop.use_service<IoService>().table();
+}
 
-bool remove_reader(Loop& loop, int fd) { return fd_table(loop)->remove_callback(fd, Direction::read); }
-bool remove_writer(Loop& loop, int fd) { return fd_table(loop)->remove_callback(fd, Direction::write); }
+bool remove_reader(Loop& loop, int fd) {
+  return fd_table(loop)->remove_callback(fd, Direction::read);
+}
+bool remove_writer(Loop& loop, int fd) {
+  return fd_table(loop)->remove_callback(fd, Direction::write);
+}
 
 // ---- socket operations --------------------------------------------------------------------------
 
@@ -301,7 +311,9 @@ void check_open(const Socket& socket, const char* op) {
     throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), std::string(op) + " on a closed socket");
 }
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+bool would_block(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 }  // namespace
 

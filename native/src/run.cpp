@@ -54,6 +54,8 @@ NativeRun::NativeRun() : state_(std::make_unique<State>()) {
 
 NativeRun::~NativeRun() = default;
 
-bool NativeRun::interrupted() const noexcept { return state_->interrupted; }
+bool NativeRun::interrupted() const noexcept {
+  return state_->interrupted;
+}
 
 }  // namespace duet::native::detail

@@ -12,9 +12,9 @@
 #include <string>
 
 #include "duet/errors.hpp"
-#include "posix_compat.hpp"
 #include "duet/native/io.hpp"
 #include "duet/native/socket.hpp"
+#include "posix_compat.hpp"
 
 namespace duet::native {
 namespace {
@@ -24,8 +24,12 @@ namespace {
 // Stored as fd + 1, so that zero-initialisation means "none".
 std::atomic<int> g_wakeup_fd_plus_one[NSIG];
 
-int wakeup_fd(int sig) noexcept { return g_wakeup_fd_plus_one[sig].load(std::memory_order_relaxed) - 1; }
-void set_wakeup_fd(int sig, int fd) noexcept { g_wakeup_fd_plus_one[sig].store(fd + 1); }
+int wakeup_fd(int sig) noexcept {
+  return g_wakeup_fd_plus_one[sig].load(std::memory_order_relaxed) - 1;
+}
+void set_wakeup_fd(int sig, int fd) noexcept {
+  g_wakeup_fd_plus_one[sig].store(fd + 1);
+}
 static_assert(std::atomic<int>::is_always_lock_free);
 std::mutex g_owner_mutex;  // serialises add/remove across loops
 
@@ -41,7 +45,8 @@ extern "C" void on_signal(int sig) {
 }
 
 void check_signal(int sig) {
-  if (sig <= 0 || sig >= NSIG) throw ValueError("sig " + std::to_string(sig) + " out of range(1, " + std::to_string(NSIG) + ")");
+  if (sig <= 0 || sig >= NSIG)
+    throw ValueError("sig " + std::to_string(sig) + " out of range(1, " + std::to_string(NSIG) + ")");
   if (sig == SIGKILL || sig == SIGSTOP) throw RuntimeError("sig " + std::to_string(sig) + " cannot be caught");
 }
 
@@ -72,7 +77,8 @@ class SignalService final : public LoopService {
   void add(int sig, std::function<void()> fn, Context context) {
     check_signal(sig);
     if (!watching_) {
-      fd_table(loop_)->add_callback(read_fd_, Direction::read, [this] { drain(); }, Context());
+      fd_table(loop_)->add_callback(
+          read_fd_, Direction::read, [this] { drain(); }, Context());
       watching_ = true;
     }
     std::lock_guard lock(g_owner_mutex);

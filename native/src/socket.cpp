@@ -11,8 +11,8 @@
 #include <system_error>
 
 #include "duet/errors.hpp"
-#include "posix_compat.hpp"
 #include "duet/native/io.hpp"
+#include "posix_compat.hpp"
 
 namespace duet::native {
 
@@ -55,13 +55,18 @@ SocketAddress SocketAddress::from_native(const void* address, std::size_t length
   return result;
 }
 
-int SocketAddress::family() const noexcept { return reinterpret_cast<const sockaddr*>(storage_)->sa_family; }
+int SocketAddress::family() const noexcept {
+  return reinterpret_cast<const sockaddr*>(storage_)->sa_family;
+}
 
 std::size_t SocketAddress::native_size() const noexcept {
   switch (family()) {
-    case AF_INET: return sizeof(sockaddr_in);
-    case AF_INET6: return sizeof(sockaddr_in6);
-    default: return sizeof(sockaddr_storage);
+    case AF_INET:
+      return sizeof(sockaddr_in);
+    case AF_INET6:
+      return sizeof(sockaddr_in6);
+    default:
+      return sizeof(sockaddr_storage);
   }
 }
 
@@ -130,7 +135,9 @@ Socket Socket::create(int family, int type, int protocol) {
   return s;
 }
 
-Socket Socket::tcp(int family) { return create(family, SOCK_STREAM); }
+Socket Socket::tcp(int family) {
+  return create(family, SOCK_STREAM);
+}
 
 void Socket::bind(const SocketAddress& address) {
   if (::bind(fd_, static_cast<const sockaddr*>(address.native()), static_cast<socklen_t>(address.native_size())) < 0)

@@ -17,12 +17,12 @@
 #include <optional>
 
 #include "duet/errors.hpp"
-#include "posix_compat.hpp"
 #include "duet/future.hpp"
 #include "duet/native/executor.hpp"
 #include "duet/native/io.hpp"
 #include "duet/sleep.hpp"
 #include "duet/task.hpp"
+#include "posix_compat.hpp"
 
 namespace duet::native {
 namespace detail {
@@ -136,8 +136,7 @@ class ReaderState {
 
   DataAwaiter wait_for_data(const char* who) {
     if (waiter_)
-      throw RuntimeError(std::string(who) +
-                         "() called while another coroutine is already waiting for incoming data");
+      throw RuntimeError(std::string(who) + "() called while another coroutine is already waiting for incoming data");
     if (eof_) throw RuntimeError("_wait_for_data after EOF");
     // Paused with a full buffer and still asked for more (readuntil
     // searching): resume, or nothing would ever come.
@@ -683,9 +682,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
       if (!w.done()) w.set_result();
   }
 
-  static bool out_of_resources(int err) {
-    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-  }
+  static bool out_of_resources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
   // asyncio's _accept_connection: up to backlog connections per readiness.
   void accept_ready(Listener& listener) {
@@ -789,7 +786,9 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   std::vector<Future<void>> closed_waiters_;
 };
 
-void connection_closed(ServerState& server) noexcept { server.connection_closed(); }
+void connection_closed(ServerState& server) noexcept {
+  server.connection_closed();
+}
 
 // What Server handles share: the server closes when the last handle goes,
 // whatever connections (which refer to the state, not to this) still run.
@@ -811,13 +810,27 @@ StreamReader::StreamReader(std::size_t limit)
 StreamReader::StreamReader(std::shared_ptr<detail::ReaderState> state, std::shared_ptr<void> keep_alive)
     : state_(std::move(state)), keep_alive_(std::move(keep_alive)) {}
 
-bool StreamReader::at_eof() const noexcept { return state_->eof() && state_->size() == 0; }
-std::exception_ptr StreamReader::exception() const noexcept { return state_->exception(); }
-std::size_t StreamReader::buffered() const noexcept { return state_->size(); }
-std::size_t StreamReader::limit() const noexcept { return state_->limit(); }
-void StreamReader::feed_data(std::string_view data) { state_->feed_data(data); }
-void StreamReader::feed_eof() { state_->feed_eof(); }
-void StreamReader::set_exception(std::exception_ptr error) { state_->set_exception(std::move(error)); }
+bool StreamReader::at_eof() const noexcept {
+  return state_->eof() && state_->size() == 0;
+}
+std::exception_ptr StreamReader::exception() const noexcept {
+  return state_->exception();
+}
+std::size_t StreamReader::buffered() const noexcept {
+  return state_->size();
+}
+std::size_t StreamReader::limit() const noexcept {
+  return state_->limit();
+}
+void StreamReader::feed_data(std::string_view data) {
+  state_->feed_data(data);
+}
+void StreamReader::feed_eof() {
+  state_->feed_eof();
+}
+void StreamReader::set_exception(std::exception_ptr error) {
+  state_->set_exception(std::move(error));
+}
 
 Coro<std::string> StreamReader::read(std::ptrdiff_t n) {
   auto state = state_;  // the handle may be dropped while we wait
@@ -865,8 +878,7 @@ Coro<std::string> StreamReader::readuntil(std::string separator) {
     if (data.size() - offset >= separator.size()) {
       const std::size_t found = data.find(separator, offset);
       if (found != std::string_view::npos) {
-        if (found > limit)
-          throw LimitOverrunError("Separator is found, but chunk is longer than limit", found);
+        if (found > limit) throw LimitOverrunError("Separator is found, but chunk is longer than limit", found);
         co_return state->take(found + separator.size());
       }
       offset = data.size() + 1 - separator.size();
@@ -911,48 +923,80 @@ Coro<std::string> StreamReader::readline() {
 
 StreamWriter::StreamWriter(std::shared_ptr<detail::Transport> transport) : transport_(std::move(transport)) {}
 
-void StreamWriter::write(std::string_view data) { transport_->write(data); }
+void StreamWriter::write(std::string_view data) {
+  transport_->write(data);
+}
 void StreamWriter::writelines(std::span<const std::string> lines) {
   for (const std::string& line : lines) transport_->write(line);
 }
 void StreamWriter::writelines(std::initializer_list<std::string_view> lines) {
   for (std::string_view line : lines) transport_->write(line);
 }
-Coro<void> StreamWriter::drain() { return detail::Transport::drain(transport_); }
-void StreamWriter::write_eof() { transport_->write_eof(); }
-void StreamWriter::close() { transport_->close(); }
-void StreamWriter::abort() { transport_->abort(); }
-bool StreamWriter::is_closing() const noexcept { return transport_->is_closing(); }
+Coro<void> StreamWriter::drain() {
+  return detail::Transport::drain(transport_);
+}
+void StreamWriter::write_eof() {
+  transport_->write_eof();
+}
+void StreamWriter::close() {
+  transport_->close();
+}
+void StreamWriter::abort() {
+  transport_->abort();
+}
+bool StreamWriter::is_closing() const noexcept {
+  return transport_->is_closing();
+}
 Coro<void> StreamWriter::wait_closed() {
   auto transport = transport_;
   co_await transport->wait_closed();
 }
-SocketAddress StreamWriter::peer_address() const { return transport_->peer_address(); }
-SocketAddress StreamWriter::local_address() const { return transport_->local_address(); }
-std::size_t StreamWriter::write_buffer_size() const noexcept { return transport_->pending(); }
-void StreamWriter::set_write_buffer_limits(std::size_t high, std::ptrdiff_t low) { transport_->set_limits(high, low); }
-int StreamWriter::fileno() const noexcept { return transport_->socket().fileno(); }
+SocketAddress StreamWriter::peer_address() const {
+  return transport_->peer_address();
+}
+SocketAddress StreamWriter::local_address() const {
+  return transport_->local_address();
+}
+std::size_t StreamWriter::write_buffer_size() const noexcept {
+  return transport_->pending();
+}
+void StreamWriter::set_write_buffer_limits(std::size_t high, std::ptrdiff_t low) {
+  transport_->set_limits(high, low);
+}
+int StreamWriter::fileno() const noexcept {
+  return transport_->socket().fileno();
+}
 
 // ---- Server ----------------------------------------------------------------------------------
 
-void Server::close() { owner_->state->close(); }
+void Server::close() {
+  owner_->state->close();
+}
 Coro<void> Server::wait_closed() {
   auto owner = owner_;
   co_await owner->state->wait_closed();
 }
-void Server::start_serving() { owner_->state->start_serving(); }
+void Server::start_serving() {
+  owner_->state->start_serving();
+}
 Coro<void> Server::serve_forever() {
   auto owner = owner_;
   co_await owner->state->serve_forever();
 }
-bool Server::is_serving() const noexcept { return owner_->state->is_serving(); }
-std::vector<SocketAddress> Server::addresses() const { return owner_->state->addresses(); }
+bool Server::is_serving() const noexcept {
+  return owner_->state->is_serving();
+}
+std::vector<SocketAddress> Server::addresses() const {
+  return owner_->state->addresses();
+}
 std::uint16_t Server::port() const {
   auto addresses = owner_->state->addresses();
   if (addresses.empty()) throw RuntimeError("server is closed");
   return addresses.front().port();
 }
-std::size_t Server::active_connections() const noexcept { return owner_->state->active(); }
+std::size_t Server::active_connections() const noexcept {
+  return owner_->state->active();
+}
 
 // ---- resolving, connecting, listening -------------------------------------------------------
 
@@ -1031,8 +1075,8 @@ Coro<Streams> open_connection(std::string host, std::uint16_t port, StreamOption
       messages.emplace_back(e.what());
     }
     if (!failed) {
-      auto transport = detail::make_transport(get_running_loop(), std::move(socket), options.limit, options.no_delay,
-                                              address);
+      auto transport =
+          detail::make_transport(get_running_loop(), std::move(socket), options.limit, options.no_delay, address);
       co_return transport->streams(transport);
     }
     errors.push_back(failed);

@@ -27,8 +27,6 @@
 //    back to ADD and ADD to MOD on EEXIST.
 #include "duet/platform/epoll_backend.hpp"
 
-#include "duet/errors.hpp"
-
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -40,12 +38,16 @@
 #include <string>
 #include <system_error>
 
+#include "duet/errors.hpp"
+
 namespace duet::platform {
 namespace {
 
 constexpr int kMaxEventsPerWait = 256;
 
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+[[noreturn]] void throw_errno(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
 
 int to_epoll_timeout(std::optional<Duration> timeout) {
   if (!timeout) return -1;
@@ -127,7 +129,8 @@ void EpollBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& o
 
 void EpollBackend::watch(int fd, std::uint32_t interest, EventTarget* target) {
   if (interest == 0) return unwatch(fd);
-  if (fd < 0) throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), "epoll: watch fd " + std::to_string(fd));
+  if (fd < 0)
+    throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), "epoll: watch fd " + std::to_string(fd));
   const auto index = static_cast<std::size_t>(fd);
   if (index >= watched_.size()) watched_.resize(index + 1);
   epoll_event ev{};
@@ -144,8 +147,9 @@ void EpollBackend::watch(int fd, std::uint32_t interest, EventTarget* target) {
       }
     }
     const int err = errno;
-    throw_os_error(std::error_code(err, std::generic_category()),
-                   std::string(op == EPOLL_CTL_ADD ? "epoll_ctl(ADD, fd " : "epoll_ctl(MOD, fd ") + std::to_string(fd) + ")");
+    throw_os_error(
+        std::error_code(err, std::generic_category()),
+        std::string(op == EPOLL_CTL_ADD ? "epoll_ctl(ADD, fd " : "epoll_ctl(MOD, fd ") + std::to_string(fd) + ")");
   }
   watched_[index] = true;
 }
@@ -163,7 +167,5 @@ void EpollBackend::wake() noexcept {
     if (::write(wake_fd_, &one, sizeof one) >= 0 || errno != EINTR) return;
   }
 }
-
-
 
 }  // namespace duet::platform

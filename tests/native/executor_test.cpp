@@ -1,21 +1,18 @@
 // The thread-pool executor and its loop side, as asyncio's
 // run_in_executor / to_thread (test_threads.py, named per case).
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <duet/duet.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
-
-#include <duet/duet.hpp>
 
 using namespace std::chrono_literals;
 using duet::Coro;
 using namespace duet::native;
 
-TEST_CASE("to_thread runs the function on another thread and returns its result (test_to_thread)",
-          "[executor]") {
+TEST_CASE("to_thread runs the function on another thread and returns its result (test_to_thread)", "[executor]") {
   auto main_coro = []() -> Coro<void> {
     const auto loop_thread = std::this_thread::get_id();
     auto where = co_await to_thread([] { return std::this_thread::get_id(); });
@@ -90,8 +87,7 @@ TEST_CASE("a custom executor runs jobs on its own workers, refuses jobs after sh
   CHECK_THROWS_AS(pool.submit([] {}), duet::RuntimeError);
 }
 
-TEST_CASE("run() shuts the default executor down: jobs in flight finish and no worker outlives it",
-          "[executor][run]") {
+TEST_CASE("run() shuts the default executor down: jobs in flight finish and no worker outlives it", "[executor][run]") {
   static std::atomic<bool> finished{false};
   finished = false;
   auto main_coro = []() -> Coro<void> {
@@ -106,8 +102,7 @@ TEST_CASE("run() shuts the default executor down: jobs in flight finish and no w
   CHECK(finished);
 }
 
-TEST_CASE("two jobs submitted while one worker is idle run at the same time (a second worker starts)",
-          "[executor]") {
+TEST_CASE("two jobs submitted while one worker is idle run at the same time (a second worker starts)", "[executor]") {
   ThreadPoolExecutor pool(2);
   auto main_coro = [&pool]() -> Coro<void> {
     duet::Loop& loop = duet::get_running_loop();

@@ -3,16 +3,14 @@
 // GLib as the host. The same task workload runs in each: timers, gather, a
 // cancelled task, a timeout, a TCP echo on 127.0.0.1, and g_timeout
 // sources interleaving with duet's timers on the one thread.
-#include <catch2/catch.hpp>
-
 #include <glib.h>
 
+#include <catch2/catch.hpp>
+#include <duet/duet.hpp>
+#include <duet/native/glib.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <duet/duet.hpp>
-#include <duet/native/glib.hpp>
 
 using namespace std::chrono_literals;
 using duet::Coro;
@@ -32,7 +30,7 @@ struct Trace {
 
 Coro<int> square_later(int x, std::chrono::milliseconds d) {
   co_await duet::sleep(d);
-  co_return x * x;
+  co_return x* x;
 }
 
 // The core task workload, run as a guest; returns a checksum.
@@ -127,7 +125,11 @@ TEST_CASE("embedded in g_main_loop as a GSource: duet tasks and GLib timeouts in
     // Bounded: a watchdog quits GLib after 10 s whatever happens.
     GSource* watchdog = g_timeout_source_new_seconds(10);
     g_source_set_callback(
-        watchdog, [](gpointer l) -> gboolean { g_main_loop_quit(static_cast<GMainLoop*>(l)); return G_SOURCE_REMOVE; },
+        watchdog,
+        [](gpointer l) -> gboolean {
+          g_main_loop_quit(static_cast<GMainLoop*>(l));
+          return G_SOURCE_REMOVE;
+        },
         main_loop, nullptr);
     g_source_attach(watchdog, context);
     g_main_loop_run(main_loop);
@@ -163,7 +165,11 @@ TEST_CASE("thread-based guest mode with g_main_loop as the host", "[glib][guest]
   add_glib_timers(trace, context);
   GSource* watchdog = g_timeout_source_new_seconds(10);
   g_source_set_callback(
-      watchdog, [](gpointer l) -> gboolean { g_main_loop_quit(static_cast<GMainLoop*>(l)); return G_SOURCE_REMOVE; },
+      watchdog,
+      [](gpointer l) -> gboolean {
+        g_main_loop_quit(static_cast<GMainLoop*>(l));
+        return G_SOURCE_REMOVE;
+      },
       main_loop, nullptr);
   g_source_attach(watchdog, context);
   g_main_loop_run(main_loop);

@@ -1,22 +1,20 @@
 // Guest mode on a native host (Trio's start_guest_run tests, adapted): the
 // host is a thread that runs a queue of functions, the simplest host there
 // is; then embedded mode driven by a hand-written poll() loop.
-#include <catch2/catch.hpp>
-
 #include <poll.h>
 #include <sys/resource.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <duet/duet.hpp>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <duet/duet.hpp>
 
 #include "native/fd_count.hpp"
 

@@ -2,16 +2,14 @@
 // which CTest runs as a second test): add_reader/add_writer and the sock_*
 // operations, as asyncio's test_selector_events / test_sock_lowlevel, on
 // real sockets over 127.0.0.1.
-#include <catch2/catch.hpp>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+#include <duet/duet.hpp>
 #include <string>
 #include <vector>
-
-#include <duet/duet.hpp>
 
 #include "native/fd_count.hpp"
 

@@ -1,11 +1,9 @@
 // duet::run, as asyncio.run (Lib/test/test_asyncio/test_runners.py; named
 // per case), on the real backend and clock.
 #include <catch2/catch.hpp>
-
+#include <duet/duet.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <duet/duet.hpp>
 
 using namespace std::chrono_literals;
 using duet::Coro;
@@ -34,9 +32,10 @@ TEST_CASE("run rethrows main's exception (test_asyncio_run_raises)", "[run]") {
   CHECK_THROWS_AS(duet::run(main_coro()), std::domain_error);
 }
 
-TEST_CASE("run cancels the tasks left over, lets them finish, and no frame outlives it "
-          "(test_asyncio_run_cancel_hanging_tasks)",
-          "[run]") {
+TEST_CASE(
+    "run cancels the tasks left over, lets them finish, and no frame outlives it "
+    "(test_asyncio_run_cancel_hanging_tasks)",
+    "[run]") {
   Counted::alive = 0;
   bool cleanup_ran = false;
   auto leftover = [&]() -> Coro<void> {
@@ -60,9 +59,10 @@ TEST_CASE("run cancels the tasks left over, lets them finish, and no frame outli
   CHECK(Counted::alive == 0);
 }
 
-TEST_CASE("a leftover task that fails during shutdown is reported, not thrown "
-          "(test_asyncio_run_cancel_hanging_tasks_2)",
-          "[run]") {
+TEST_CASE(
+    "a leftover task that fails during shutdown is reported, not thrown "
+    "(test_asyncio_run_cancel_hanging_tasks_2)",
+    "[run]") {
   std::string reported;
   auto stubborn = []() -> Coro<void> {
     try {

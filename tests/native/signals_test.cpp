@@ -2,14 +2,12 @@
 // test_unix_events.SelectorEventLoopSignalTests) and run()'s SIGINT
 // handling (test_runners.test_signal_install_not_supported_ok and
 // KeyboardInterrupt on Ctrl+C, as asyncio.Runner).
-#include <catch2/catch.hpp>
-
 #include <signal.h>
 
 #include <atomic>
-#include <string>
-
+#include <catch2/catch.hpp>
 #include <duet/duet.hpp>
+#include <string>
 
 using namespace std::chrono_literals;
 using duet::Coro;
@@ -91,7 +89,8 @@ TEST_CASE("SIGINT during run() cancels main, whose cleanup runs, and run() raise
   static bool cleaned_up = false;
   cleaned_up = false;
   // Catch2 handles SIGINT itself; run() only takes over the default one.
-  struct sigaction default_action {}, catch_action {};
+  struct sigaction default_action {
+  }, catch_action{};
   default_action.sa_handler = SIG_DFL;
   sigemptyset(&default_action.sa_mask);
   ::sigaction(SIGINT, &default_action, &catch_action);

@@ -1,8 +1,6 @@
 // TCP streams, as asyncio's streams (Lib/test/test_asyncio/test_streams.py,
 // cases named where they correspond), on real sockets over 127.0.0.1, and
 // the faults the native I/O issue lists, one case each.
-#include <catch2/catch.hpp>
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -10,12 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
+#include <duet/duet.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <duet/duet.hpp>
 
 #include "native/fd_count.hpp"
 
@@ -46,7 +44,8 @@ Coro<void> echo_handler(StreamReader reader, StreamWriter writer) {
 
 // ---- the reader's buffer, fed by hand --------------------------------------------------------
 
-TEST_CASE("read(n) returns what is buffered up to n; read() reads to EOF (test_read, test_read_eof)", "[streams][reader]") {
+TEST_CASE("read(n) returns what is buffered up to n; read() reads to EOF (test_read, test_read_eof)",
+          "[streams][reader]") {
   with_loop([]() -> Coro<void> {
     StreamReader reader;
     reader.feed_data("line1\nline2\n");
@@ -135,9 +134,10 @@ TEST_CASE("readuntil over the limit raises LimitOverrunError and keeps the data 
   });
 }
 
-TEST_CASE("readline: partial line at EOF, ValueError for an overlong line which is dropped "
-          "(test_readline_eof, test_readline_limit)",
-          "[streams][reader]") {
+TEST_CASE(
+    "readline: partial line at EOF, ValueError for an overlong line which is dropped "
+    "(test_readline_eof, test_readline_limit)",
+    "[streams][reader]") {
   with_loop([]() -> Coro<void> {
     StreamReader reader(7);
     reader.feed_data("1234567890\nok\npartial");
@@ -393,7 +393,8 @@ TEST_CASE("half-close works both ways", "[streams][tcp][half-close]") {
   });
 }
 
-TEST_CASE("serve_forever serves until cancelled, then closes the server and waits for its connections", "[streams][tcp][server]") {
+TEST_CASE("serve_forever serves until cancelled, then closes the server and waits for its connections",
+          "[streams][tcp][server]") {
   with_loop([]() -> Coro<void> {
     Server server = co_await start_server(echo_handler, "127.0.0.1", 0, ServerOptions{.start_serving = false});
     CHECK_FALSE(server.is_serving());
@@ -489,9 +490,8 @@ TEST_CASE("EMFILE on accept is logged once, the server backs off and keeps servi
   with_loop([&saved]() -> Coro<void> {
     duet::Loop& loop = duet::get_running_loop();
     std::vector<std::string> reported;
-    loop.set_exception_handler([&reported](duet::Loop&, const duet::ExceptionContext& c) {
-      reported.push_back(c.message);
-    });
+    loop.set_exception_handler(
+        [&reported](duet::Loop&, const duet::ExceptionContext& c) { reported.push_back(c.message); });
     Server server = co_await start_server(
         echo_handler, "127.0.0.1", 0,
         ServerOptions{.start_serving = false, .accept_retry_delay = std::chrono::milliseconds(20)});

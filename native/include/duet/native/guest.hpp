@@ -48,9 +48,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "duet/coro.hpp"
 #include "duet/loop.hpp"

@@ -114,15 +114,15 @@ const std::shared_ptr<FdTable>& fd_table(Loop& loop);
 /// the current context, until remove_reader (loop.add_reader).
 template <class F, class... Args>
 void add_reader(Loop& loop, int fd, F&& fn, Args&&... args) {
-  fd_table(loop)->add_callback(fd, Direction::read,
-                               [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable { fn(args...); },
-                               copy_context());
+  fd_table(loop)->add_callback(
+      fd, Direction::read, [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable { fn(args...); },
+      copy_context());
 }
 template <class F, class... Args>
 void add_writer(Loop& loop, int fd, F&& fn, Args&&... args) {
-  fd_table(loop)->add_callback(fd, Direction::write,
-                               [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable { fn(args...); },
-                               copy_context());
+  fd_table(loop)->add_callback(
+      fd, Direction::write, [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable { fn(args...); },
+      copy_context());
 }
 bool remove_reader(Loop& loop, int fd);
 bool remove_writer(Loop& loop, int fd);

@@ -197,8 +197,7 @@ class Server {
 /// handler(reader, writer) as a task for each connection. The server
 /// closes (stops listening) when the last Server handle is dropped; the
 /// connections it accepted go on.
-Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port,
-                          ServerOptions options = {});
+Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port, ServerOptions options = {});
 
 /// getaddrinfo for TCP, run in the default executor (as asyncio does); a
 /// numeric host is converted without it. Raises GaiError.
