@@ -4,6 +4,10 @@
 //               waiting on an event);
 //   handle      N asio::post'ed handlers not yet run;
 //   timer       N steady_timers with a pending async_wait.
+// clang-format off
+#include <utility>  // Boost 1.74's asio needs it first with g++ 12
+// clang-format on
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,7 +18,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
-#include <utility>  // Boost 1.74's asio needs it first with g++ 12
 #include <vector>
 
 #include "bench_common.hpp"

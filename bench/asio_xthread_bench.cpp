@@ -1,11 +1,14 @@
 // Boost.Asio side of the cross-thread workload (W5): asio::post from a
 // foreign thread to an io_context run by the loop thread (a work guard
 // keeps run() blocked in its reactor when idle, as duet's loop blocks).
+// clang-format off
+#include <utility>  // Boost 1.74's asio needs it first with g++ 12
+// clang-format on
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <optional>
-#include <utility>  // Boost 1.74's asio needs it first with g++ 12
 
 #include "xthread_common.hpp"
 
