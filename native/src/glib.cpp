@@ -74,6 +74,9 @@ GlibSource::~GlibSource() {
 GuestHost glib_guest_host(GMainContext* context) {
   return GuestHost{[context](std::function<void()> fn) {
     GSource* idle = g_idle_source_new();
+    // Default priority, not idle: a busy default-priority source must not
+    // starve duet's iterations.
+    g_source_set_priority(idle, G_PRIORITY_DEFAULT);
     g_source_set_callback(
         idle,
         [](gpointer data) -> gboolean {

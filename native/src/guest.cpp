@@ -35,7 +35,10 @@ std::unique_ptr<Loop> new_guest_loop(LoopOptions options) {
 GuestRun::GuestRun(std::unique_ptr<Loop> loop, GuestHost host)
     : loop_(std::move(loop)), host_(std::move(host)), impl_(std::make_shared<Impl>()) {
   impl_->run = this;
-  loop_->bind_thread();  // the host's thread is the loop's thread (debug checks)
+  // Running from now on, on the host's thread: run_forever or
+  // run_until_complete from a host callback would poll the backend a second
+  // time, and close() would free it under the backend thread; both refuse.
+  loop_->begin_external_run();
 }
 
 GuestRun::~GuestRun() {
@@ -44,7 +47,7 @@ GuestRun::~GuestRun() {
   stop_backend();
   if (!loop_->is_closed()) {
     loop_->end_foreign_poll();
-    loop_->unbind_thread();
+    loop_->end_external_run();
     loop_->close();
   }
 }
@@ -118,21 +121,30 @@ void GuestRun::iterate() {
     loop_->call_exception_handler(context);
     if (!main_.done()) main_.cancel();
   }
-  do {
-    iterate_again_ = false;
-    loop_->process_events(impl_->events);
+  try {
+    do {
+      iterate_again_ = false;
+      loop_->process_events(impl_->events);
+      impl_->events.clear();
+      loop_->process_ready();
+    } while (iterate_again_);
+  } catch (...) {
+    // Only misuse gets here (callbacks' exceptions go to the handler):
+    // report it and keep the run going; nothing may unwind into the host.
     impl_->events.clear();
-    loop_->process_ready();
-  } while (iterate_again_);
+    ExceptionContext context;
+    context.message = "guest iteration failed";
+    context.exception = std::current_exception();
+    loop_->call_exception_handler(context);
+  }
   in_iteration_ = false;
 
   if (main_.done()) {
-    if (!shutting_down_) {
-      // asyncio.run's end: every task still pending is cancelled once and
-      // allowed to finish.
-      shutting_down_ = true;
-      for (duet::detail::TaskBase* task : loop_->pending_tasks()) task->cancel({});
-    }
+    // asyncio.run's end: every task still pending is cancelled and allowed
+    // to finish; a task created meanwhile (by a cleanup) is cancelled too.
+    shutting_down_ = true;
+    for (duet::detail::TaskBase* task : loop_->pending_tasks())
+      if (task->cancelling() == 0) task->cancel({});
     if (loop_->pending_task_count() == 0) {
       // The default executor's jobs still running finish first, waited for
       // by a helper thread, while iterations deliver their results.
@@ -143,12 +155,16 @@ void GuestRun::iterate() {
       }
       if (!executor_drain_started_) {
         executor_drain_started_ = true;
-        impl_->drainer = std::thread([executor, loop = loop_.get(), state = impl_] {
-          executor->shutdown(true);
-          loop->call_soon_threadsafe([state] {
-            if (state->run) state->run->executor_drained_ = true;
+        try {
+          impl_->drainer = std::thread([executor, loop = loop_.get(), state = impl_] {
+            executor->shutdown(true);
+            loop->call_soon_threadsafe([state] {
+              if (state->run) state->run->executor_drained_ = true;
+            });
           });
-        });
+        } catch (...) {
+          executor_drained_ = true;  // no thread: close() joins the workers
+        }
       }
     }
   }
@@ -177,9 +193,20 @@ void GuestRun::finish() {
   finished_ = true;
   stop_backend();
   loop_->end_foreign_poll();
-  loop_->unbind_thread();
-  loop_->close();  // joins the default executor's workers, if any ran
-  if (on_done_) on_done_();
+  loop_->end_external_run();
+  loop_->close();  // the default executor was drained above
+  // Moved out first: `done` may destroy this GuestRun.
+  std::function<void()> done = std::move(on_done_);
+  Loop* loop = loop_.get();
+  try {
+    if (done) done();
+  } catch (...) {
+    // Nothing may unwind into the host's loop (GLib is C).
+    ExceptionContext context;
+    context.message = "the guest run's done callback threw";
+    context.exception = std::current_exception();
+    loop->call_exception_handler(context);
+  }
 }
 
 // ---- embedded mode ------------------------------------------------------------------------

@@ -159,12 +159,41 @@ void Loop::check_thread() const {
 }
 
 void Loop::push_ready(detail::HandleNode* node) {
+  // Done callbacks of futures come here without call_soon: a future set by
+  // a host callback in guest mode must wake the foreign poll too.
+  if (flags_.load(std::memory_order_relaxed) & kForeignPoll) [[unlikely]]
+    wake_foreign_poll();
   try {
     ready_.push_node(node);
   } catch (...) {
     detail::release_node(node);
     throw;
   }
+}
+
+std::optional<Duration> Loop::prepare_external_wait() {
+  std::optional<Duration> timeout = poll_timeout();
+  if (timeout && *timeout <= Duration::zero()) return timeout;
+  std::lock_guard lock(inbox_mutex_);
+  if (inbox_head_) return Duration::zero();
+  // The host is about to wait on the backend's fd: a thread-safe post from
+  // now on writes the wakeup, which makes that fd readable. The next
+  // poll() (run_once's, with a zero timeout) resets it.
+  sleeping_ = true;
+  wake_sent_ = false;
+  return timeout;
+}
+
+void Loop::begin_external_run() {
+  if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
+  if (running_) throw RuntimeError("This event loop is already running");
+  running_ = true;
+  owner_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+}
+
+void Loop::end_external_run() noexcept {
+  running_ = false;
+  owner_thread_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
 void Loop::push_timer(TimePoint when, detail::HandleNode* node) {
@@ -276,6 +305,7 @@ void Loop::poll(std::optional<Duration> timeout, std::vector<IoEvent>& events) {
     // here on either sees sleeping_ and wakes us, or is seen here.
     std::lock_guard lock(inbox_mutex_);
     if (inbox_closed_) throw_closed();
+    if (polling_) throw RuntimeError("poll(): another thread is already polling this loop's backend");
     polling_ = true;
     if (!timeout || *timeout > Duration::zero()) {
       if (inbox_head_ || wake_pending_)

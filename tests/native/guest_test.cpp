@@ -12,6 +12,7 @@
 #include <duet/duet.hpp>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -524,4 +525,112 @@ TEST_CASE("executor jobs still running when main ends finish before done, withou
     CHECK(log == std::vector<std::string>{"host event meanwhile", "done after the job"});
     run.reset();
   });
+}
+
+TEST_CASE("a future set by a host callback wakes the guest even when gather waits on it (done callbacks)",
+          "[guest][wakeup]") {
+  HostThread host;
+  std::atomic<bool> finished{false};
+  std::atomic<int> result{0};
+  std::optional<duet::Future<int>> a, b;
+  std::unique_ptr<GuestRun> run;
+  auto main_coro = [&]() -> Coro<int> {
+    auto [x, y] = co_await duet::gather(*a, *b);  // gather registers done callbacks, not a task waiter
+    co_return x + y;
+  };
+  host.call([&] {
+    run = start_guest_run<int>(main_coro(), host.guest_host(), [&](duet::Outcome<int> o) {
+      result = o.value();
+      finished = true;
+    });
+    a.emplace(run->loop());
+    b.emplace(run->loop());
+  });
+  std::this_thread::sleep_for(30ms);  // the backend thread blocks with no timeout
+  host.call([&] { a->set_result(1); });
+  host.call([&] { b->set_result(2); });
+  CHECK(wait_until([&] { return finished.load(); }, 2s));
+  CHECK(result == 3);
+  if (!finished) run->loop().call_soon_threadsafe([] {});  // unstick it to end the test
+  REQUIRE(wait_until([&] { return finished.load(); }));
+  host.call([&] {
+    a.reset();
+    b.reset();
+    run.reset();
+  });
+}
+
+TEST_CASE("while a guest runs, its loop counts as running: run_until_complete and close refuse", "[guest]") {
+  HostThread host;
+  std::atomic<bool> finished{false};
+  duet::Event* gate = nullptr;
+  std::unique_ptr<GuestRun> run;
+  auto main_coro = [&]() -> Coro<void> { co_await gate->wait(); };
+  host.call([&] {
+    gate = new duet::Event();
+    run = start_guest_run<void>(main_coro(), host.guest_host(), [&](auto) { finished = true; });
+  });
+  host.call([&] {
+    CHECK(run->loop().is_running());
+    auto other = []() -> Coro<void> { co_return; };
+    CHECK_THROWS_AS(run->loop().run_until_complete(other()), duet::RuntimeError);
+    CHECK_THROWS_AS(run->loop().close(), duet::RuntimeError);
+    gate->set();
+  });
+  REQUIRE(wait_until([&] { return finished.load(); }));
+  host.call([&] {
+    run.reset();
+    delete gate;
+  });
+}
+
+TEST_CASE("done may destroy the GuestRun it belongs to", "[guest]") {
+  HostThread host;
+  std::atomic<bool> finished{false};
+  std::unique_ptr<GuestRun> run;
+  auto main_coro = []() -> Coro<int> { co_return 5; };
+  host.call([&] {
+    run = start_guest_run<int>(main_coro(), host.guest_host(), [&](duet::Outcome<int>) {
+      run.reset();  // the natural thing for a host to do
+      finished = true;
+    });
+  });
+  REQUIRE(wait_until([&] { return finished.load(); }));
+  host.call([&] { CHECK(run == nullptr); });
+}
+
+TEST_CASE("embedded mode: a result posted from another thread wakes a host blocked on fd() with no timeout",
+          "[guest][embedded][wakeup]") {
+  auto loop = new_event_loop();
+  EmbeddedLoop embedded(*loop);
+  if (embedded.fd() < 0) {
+    SUCCEED("the backend has no pollable fd (poll)");
+    return;
+  }
+  bool done = false;
+  auto main_coro = [&]() -> Coro<void> {
+    auto slow = [] {
+      std::this_thread::sleep_for(50ms);
+      return 7;
+    };
+    int v = co_await to_thread(slow);  // no timer pending meanwhile: only the post can wake the host
+    CHECK(v == 7);
+    done = true;
+  };
+  auto task = loop->create_task(main_coro());
+  const auto start = std::chrono::steady_clock::now();
+  int waits = 0;
+  while (!done && std::chrono::steady_clock::now() - start < 10s) {
+    const auto timeout = embedded.timeout();
+    int ms = timeout ? static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(*timeout).count()) : -1;
+    pollfd pfd{embedded.fd(), POLLIN, 0};
+    // Bounded at 5 s per wait: without the wakeup this test takes 5 s and fails below.
+    ::poll(&pfd, 1, ms < 0 ? 5000 : ms);
+    ++waits;
+    embedded.run_once();
+  }
+  CHECK(done);
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  loop->run_until_complete(duet::Future<void>(task));
+  loop->close();
 }

@@ -320,11 +320,18 @@ class Loop {
   /// The foreign poll has returned and the loop's thread runs the phases
   /// again.
   void end_foreign_poll() noexcept;
-  /// Makes the calling thread the loop's thread for debug-mode checks
-  /// (drivers that run the phases themselves, outside run_forever);
-  /// unbind_thread() undoes it.
-  void bind_thread() noexcept { owner_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed); }
-  void unbind_thread() noexcept { owner_thread_.store(std::thread::id{}, std::memory_order_relaxed); }
+  /// A driver that runs the phases itself (guest mode) marks the loop as
+  /// running for its whole run, on the calling thread (the loop's thread
+  /// for debug-mode checks): run_forever, run_until_complete and close()
+  /// then refuse, as while run_forever runs. Throws RuntimeError when the
+  /// loop is closed or already running.
+  void begin_external_run();
+  void end_external_run() noexcept;
+
+  /// For hosts that wait on the backend's fd themselves (embedded mode):
+  /// poll_timeout(), and from now until the next poll() a thread-safe post
+  /// wakes the backend (makes its fd readable). Zero when work is ready.
+  std::optional<Duration> prepare_external_wait();
 
  private:
   friend class Handle;

@@ -36,9 +36,17 @@
 // no wakeup fd unless the program asks for one (add_signal_handler).
 //
 // Re-entrancy: a host that runs a nested event loop from inside a duet
-// callback (a modal dialog) may deliver the next "iterate" while an
-// iteration runs; it is not nested: it is noted and run as soon as the
-// current iteration ends.
+// callback (a modal dialog) gets nothing from duet meanwhile (the backend
+// thread waits for the hand-off that ends the iteration), so no nested
+// iteration can start; what the host schedules meanwhile runs in the next
+// iteration, and duet (timers included) is paused until the callback
+// returns. An "iterate" that would arrive during an iteration anyway is
+// deferred to its end, never nested. While the run lasts the loop counts
+// as running: run_forever, run_until_complete and close() refuse.
+//
+// A GuestRun destroyed before the end joins its threads and the default
+// executor's workers on the host thread: a job that waits for the host at
+// that moment would deadlock (stop such jobs first).
 //
 // Embedded mode (hosts that poll fds themselves: GLib, libuv, Qt socket
 // notifiers) needs no thread: see duet/native/glib.hpp, and EmbeddedLoop
@@ -127,7 +135,9 @@ class EmbeddedLoop {
   int fd() const noexcept { return fd_; }
   /// How long the host may wait before calling run_once(): zero when
   /// callbacks are ready, nullopt when only I/O or a wakeup can bring work.
-  std::optional<Duration> timeout() { return loop_.poll_timeout(); }
+  /// Call it right before waiting: until the next run_once(), a
+  /// call_soon_threadsafe from any thread makes fd() readable.
+  std::optional<Duration> timeout() { return loop_.prepare_external_wait(); }
   /// One iteration that does not block: poll(0), process_events,
   /// process_ready.
   void run_once();
