@@ -101,6 +101,11 @@ FdTable::Watch& FdTable::watch_of(int fd) {
   return *w;
 }
 
+FdTable::Watch* FdTable::find(int fd) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size()) return nullptr;
+  return watches_[static_cast<std::size_t>(fd)].get();
+}
+
 void FdTable::update_interest(Watch& w, bool force) {
   std::uint32_t wanted = 0;
   if (w.slots[0].kind != Watch::Kind::none) wanted |= event_flags::readable;
@@ -148,8 +153,9 @@ void FdTable::add_callback(int fd, Direction direction, std::function<void()> fn
 }
 
 bool FdTable::remove_callback(int fd, Direction direction) {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size() || !watches_[fd]) return false;
-  Watch& w = *watches_[fd];
+  Watch* found = find(fd);
+  if (!found) return false;
+  Watch& w = *found;
   Watch::Slot& s = w.slot(direction);
   if (s.kind != Watch::Kind::callback) return false;
   s.clear();
@@ -176,8 +182,9 @@ Future<void> FdTable::wait(int fd, Direction direction) {
 }
 
 void FdTable::cancel_wait(int fd, Direction direction, const duet::detail::FutureBase* which) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size() || !watches_[fd]) return;
-  Watch& w = *watches_[fd];
+  Watch* found = find(fd);
+  if (!found) return;
+  Watch& w = *found;
   Watch::Slot& s = w.slot(direction);
   if (s.kind != Watch::Kind::waiter || s.waiter->base() != which) return;
   s.clear();
@@ -207,8 +214,9 @@ void FdTable::set_handler(int fd, Direction direction, FdHandler* handler) {
 }
 
 void FdTable::clear_handler(int fd, Direction direction) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size() || !watches_[fd]) return;
-  Watch& w = *watches_[fd];
+  Watch* found = find(fd);
+  if (!found) return;
+  Watch& w = *found;
   Watch::Slot& s = w.slot(direction);
   if (s.kind != Watch::Kind::handler) return;
   s.clear();
@@ -219,8 +227,9 @@ void FdTable::clear_handler(int fd, Direction direction) noexcept {
 }
 
 void FdTable::forget(int fd) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= watches_.size() || !watches_[fd]) return;
-  Watch& w = *watches_[fd];
+  Watch* found = find(fd);
+  if (!found) return;
+  Watch& w = *found;
   if (w.interest && backend_) backend_->unwatch(fd);
   w.interest = 0;
   for (Watch::Slot& s : w.slots) {

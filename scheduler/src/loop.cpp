@@ -103,11 +103,7 @@ void Loop::wake_foreign_poll() noexcept {
   // to.
   std::lock_guard lock(inbox_mutex_);
   if (sleeping_) {
-    if (!wake_sent_) {
-      wake_sent_ = true;
-      ++wakeups_;
-      backend_->wake();
-    }
+    wake_sleeper_locked();
   } else {
     wake_pending_ = true;
   }
@@ -226,11 +222,14 @@ void Loop::post_threadsafe(detail::HandleNode* node) {
   // its poll and nobody has woken it yet. Done under the lock so that
   // close() (which takes the lock) can never race with a wake() on a
   // backend it is about to destroy.
-  if (sleeping_ && !wake_sent_) {
-    wake_sent_ = true;
-    ++wakeups_;
-    backend_->wake();
-  }
+  if (sleeping_) wake_sleeper_locked();
+}
+
+void Loop::wake_sleeper_locked() noexcept {
+  if (wake_sent_) return;  // at most one wake per sleep
+  wake_sent_ = true;
+  ++wakeups_;
+  backend_->wake();
 }
 
 namespace {

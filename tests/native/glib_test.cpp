@@ -90,6 +90,23 @@ void add_glib_timers(Trace& trace, GMainContext* context) {
   }
 }
 
+// g_main_loop_run, bounded: a watchdog quits GLib after 10 s whatever
+// happens.
+void run_bounded(GMainLoop* main_loop, GMainContext* context) {
+  GSource* watchdog = g_timeout_source_new_seconds(10);
+  g_source_set_callback(
+      watchdog,
+      [](gpointer l) -> gboolean {
+        g_main_loop_quit(static_cast<GMainLoop*>(l));
+        return G_SOURCE_REMOVE;
+      },
+      main_loop, nullptr);
+  g_source_attach(watchdog, context);
+  g_main_loop_run(main_loop);
+  g_source_destroy(watchdog);
+  g_source_unref(watchdog);
+}
+
 void check_interleaving(const Trace& trace) {
   CHECK_FALSE(trace.wrong_thread);
   auto pos = [&](const std::string& e) {
@@ -122,19 +139,7 @@ TEST_CASE("embedded in g_main_loop as a GSource: duet tasks and GLib timeouts in
     };
     auto task = loop->create_task(run());
     add_glib_timers(trace, context);
-    // Bounded: a watchdog quits GLib after 10 s whatever happens.
-    GSource* watchdog = g_timeout_source_new_seconds(10);
-    g_source_set_callback(
-        watchdog,
-        [](gpointer l) -> gboolean {
-          g_main_loop_quit(static_cast<GMainLoop*>(l));
-          return G_SOURCE_REMOVE;
-        },
-        main_loop, nullptr);
-    g_source_attach(watchdog, context);
-    g_main_loop_run(main_loop);
-    g_source_destroy(watchdog);
-    g_source_unref(watchdog);
+    run_bounded(main_loop, context);
     CHECK(task.done());
   }
   CHECK(result == kExpected);
@@ -163,18 +168,7 @@ TEST_CASE("thread-based guest mode with g_main_loop as the host", "[glib][guest]
     g_main_loop_quit(main_loop);
   });
   add_glib_timers(trace, context);
-  GSource* watchdog = g_timeout_source_new_seconds(10);
-  g_source_set_callback(
-      watchdog,
-      [](gpointer l) -> gboolean {
-        g_main_loop_quit(static_cast<GMainLoop*>(l));
-        return G_SOURCE_REMOVE;
-      },
-      main_loop, nullptr);
-  g_source_attach(watchdog, context);
-  g_main_loop_run(main_loop);
-  g_source_destroy(watchdog);
-  g_source_unref(watchdog);
+  run_bounded(main_loop, context);
   CHECK(done);
   CHECK(result == kExpected);
   check_interleaving(trace);

@@ -389,6 +389,8 @@ class Loop {
   }
   void check_can_schedule_slow();
   void wake_foreign_poll() noexcept;
+  // Under inbox_mutex_, with sleeping_ set: wakes the poll once per sleep.
+  void wake_sleeper_locked() noexcept;
   // check_can_schedule(), then: posts from call_soon_threadsafe that are
   // already in join the queue first, so that the order of calls made on
   // this thread is kept (asyncio appends both to the same deque).

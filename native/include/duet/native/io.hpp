@@ -96,7 +96,8 @@ class FdTable : public std::enable_shared_from_this<FdTable> {
 
  private:
   struct Watch;
-  Watch& watch_of(int fd);
+  Watch& watch_of(int fd);       // made on first use
+  Watch* find(int fd) noexcept;  // nullptr when never watched
   void update_interest(Watch& watch, bool force = false);
 
   Loop& loop_;
