@@ -36,8 +36,15 @@ if(EMSCRIPTEN)
     # this flavour does without symmetric transfer (duet/coroutine.hpp).
     add_compile_definitions(DUET_NO_SYMMETRIC_TRANSFER)
   else()
-    # Symmetric transfer (await_suspend returning a handle) needs wasm tail calls.
-    add_compile_options(-mtail-call)
+    # Symmetric transfer (await_suspend returning a handle) needs wasm tail
+    # calls. Only those: with -mtail-call alone, Emscripten 3.1.6's LLVM
+    # also turns ordinary sibling calls into return_call, including calls
+    # whose by-value arguments live in the caller's shadow-stack frame,
+    # which the return_call has already popped — the callee reads freed
+    # stack (seen: Timeout::enter passing its deadline, a std::optional, to
+    # reschedule(), which scheduled the timer at a garbage time). The
+    # coroutines' musttail calls are unaffected by -fno-optimize-sibling-calls.
+    add_compile_options(-mtail-call -fno-optimize-sibling-calls)
     add_link_options(-mtail-call)
   endif()
 endif()

@@ -1,9 +1,13 @@
-// The Emscripten backend until the browser driver lands: wasm on the main
-// thread must never block, so wait() returns at once and performs no I/O.
-// run_forever() with only a future timer pending therefore spins until the
-// timer is due; this is acceptable for the test runner under Node and is
-// exactly what the web driver (which schedules host macrotasks and one
-// setTimeout instead of calling wait) replaces.
+// The Emscripten backend for blocking runs (run_forever under Node or in a
+// Worker): wasm must never block its JavaScript thread, so wait() returns
+// at once and performs no I/O. run_forever() with only a future timer
+// pending therefore spins until the timer is due, and no JavaScript callback
+// (a settled promise, a host timer) runs meanwhile. On the browser's main
+// thread a blocking run is refused outright; the web driver
+// (duet/web/driver.hpp) runs the loop as a guest of the JavaScript event
+// loop instead.
+#include <emscripten.h>
+
 #include <memory>
 
 #include "duet/errors.hpp"
@@ -24,9 +28,23 @@ class NonBlockingBackend final : public Backend {
   }
   void wake() noexcept override {}
   std::string_view name() const noexcept override { return "wasm-nonblocking"; }
+  const char* blocking_run_refusal() const noexcept override { return platform::blocking_run_refusal(); }
 };
 
 }  // namespace
+
+bool on_browser_main_thread() noexcept {
+  // A window with a document: the page's own thread (not a Worker, not Node).
+  return EM_ASM_INT({ return (typeof window === 'object' && typeof document === 'object') ? 1 : 0; }) != 0;
+}
+
+const char* blocking_run_refusal() noexcept {
+  if (!on_browser_main_thread()) return nullptr;
+  return "duet: run_forever()/run_until_complete() cannot run on the browser's main thread: they would "
+         "block it, so the page could neither render nor deliver the events the loop waits for. Use "
+         "duet::web::start(main) (duet/web/driver.hpp), which runs the loop as a guest of the browser's "
+         "event loop and returns at once";
+}
 
 std::unique_ptr<Backend> make_default_backend() { return std::make_unique<NonBlockingBackend>(); }
 

@@ -180,6 +180,17 @@ std::optional<Duration> Loop::prepare_external_wait() {
   return timeout;
 }
 
+void Loop::end_external_wait() noexcept {
+  std::lock_guard lock(inbox_mutex_);
+  sleeping_ = wake_sent_ = false;
+}
+
+std::optional<TimePoint> Loop::next_timer_deadline() {
+  const detail::TimerQueue::Entry* next = timers_.top();
+  if (!next) return std::nullopt;
+  return next->when;
+}
+
 void Loop::begin_external_run() {
   if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
   if (running_) throw RuntimeError("This event loop is already running");
@@ -333,7 +344,12 @@ void Loop::process_events(std::span<const IoEvent> events) {
     if (event.target) event.target->on_event(*this, event);
 }
 
-void Loop::process_ready() {
+void Loop::process_ready() { run_ready<false>(TimePoint{}); }
+
+bool Loop::process_ready(TimePoint deadline) { return run_ready<true>(deadline); }
+
+template <bool Budgeted>
+bool Loop::run_ready(TimePoint deadline) {
   if (in_process_ready_) throw RuntimeError("process_ready() called from a callback: iterations cannot nest");
   if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
   RunningLoopScope running(this);
@@ -355,11 +371,13 @@ void Loop::process_ready() {
   // the only place where callbacks are called, each in its own context
   // (tasks switch to theirs in TaskBase::step).
   in_process_ready_ = true;
+  slice_end_requested_ = false;
   struct Reset {
     Loop& loop;
     detail::ContextState* outer_context;
     ~Reset() {
       loop.in_process_ready_ = false;
+      loop.slice_end_requested_ = false;
       detail::t_context = outer_context;
       // A map a callback made is freed now.
       loop.use_callback_context();
@@ -369,6 +387,11 @@ void Loop::process_ready() {
   const std::size_t ntodo_at_start = ready_.size();
   callbacks_since_poll_ += ntodo_at_start;
   for (std::size_t ntodo = ntodo_at_start; ntodo > 0; --ntodo) {
+    if constexpr (Budgeted) {
+      // A slice ends between callbacks: the rest stay at the head of the
+      // queue, ahead of whatever the next call adds.
+      if (ntodo != ntodo_at_start && (slice_end_requested_ || time() >= deadline)) return false;
+    }
     detail::ReadyEntry* entry = ready_.front();
     if (entry->ops) [[likely]] {
       if (entry->state == detail::EntryState::pending) {
@@ -391,7 +414,9 @@ void Loop::process_ready() {
       }
     }
   }
+  return !(Budgeted && slice_end_requested_);
 }
+
 
 void Loop::reset_callback_context(detail::ContextMapNode* map) noexcept {
   // Repoint first, release after: values' destructors may read variables.
@@ -470,6 +495,7 @@ void Loop::run_once() {
 void Loop::run_forever() {
   if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
   if (running_) throw RuntimeError("This event loop is already running");
+  if (const char* refusal = backend_->blocking_run_refusal()) throw RuntimeError(refusal);
   RunningLoopScope running(this);
   running_ = true;
   owner_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);

@@ -72,6 +72,11 @@ class Backend {
   virtual void wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) = 0;
   virtual void wake() noexcept = 0;
   virtual std::string_view name() const noexcept = 0;
+  /// Non-null when a blocking run (run_forever, run_until_complete) cannot
+  /// work on this thread with this backend — the browser's main thread,
+  /// which must never block: the reason and what to use instead, raised by
+  /// run_forever() as a RuntimeError before anything runs.
+  virtual const char* blocking_run_refusal() const noexcept { return nullptr; }
 };
 
 }  // namespace duet

@@ -242,6 +242,16 @@ class Loop {
   /// to the ready queue, then runs exactly the callbacks in it at that
   /// moment; callbacks they schedule run in the next iteration.
   void process_ready();
+  /// Phase 5 with a time budget (the web driver's slices): the same, but it
+  /// stops after the callback during which time() reached `deadline`, or
+  /// after the one that called end_slice(). The callbacks it did not reach
+  /// stay at the head of the ready queue and run first in the next call, so
+  /// FIFO order is kept. Returns true when it ran every callback present
+  /// and none of them called end_slice().
+  bool process_ready(TimePoint deadline);
+  /// Makes the process_ready(deadline) in progress stop after the current
+  /// callback (yield to the host); no effect on the unbudgeted one.
+  void end_slice() noexcept { slice_end_requested_ = true; }
 
   /// One whole iteration: the four steps above, except that a zero-timeout
   /// poll is skipped while fewer than kIoPollInterval callbacks have run
@@ -332,6 +342,14 @@ class Loop {
   /// poll_timeout(), and from now until the next poll() a thread-safe post
   /// wakes the backend (makes its fd readable). Zero when work is ready.
   std::optional<Duration> prepare_external_wait();
+  /// The host's wait is over (for hosts that never call poll(), such as the
+  /// web driver): thread-safe posts stop waking the backend until the next
+  /// prepare_external_wait().
+  void end_external_wait() noexcept;
+
+  /// The deadline of the earliest live timer (cancelled ones at the head
+  /// are dropped first), or nullopt when no timer is pending.
+  std::optional<TimePoint> next_timer_deadline();
 
  private:
   friend class Handle;
@@ -429,7 +447,13 @@ class Loop {
   void run_node(detail::HandleNode* node);
   void report_callback_exception(std::string handle);
   void check_slow(TimePoint start, detail::ReadyEntry* entry, detail::HandleNode* node);
-  void timer_cancelled() noexcept { timers_.note_cancelled(); }
+  void timer_cancelled() noexcept {
+    timers_.note_cancelled();
+    // A driver waiting on a host timer re-syncs it (the web driver clears
+    // a host timer whose deadline is gone).
+    if (flags_.load(std::memory_order_relaxed) & kForeignPoll) [[unlikely]]
+      wake_foreign_poll();
+  }
   void abandon_pending_tasks() noexcept;
 
 
@@ -467,6 +491,9 @@ class Loop {
   bool stopping_ = false;
   bool running_ = false;
   bool in_process_ready_ = false;
+  bool slice_end_requested_ = false;
+  template <bool Budgeted>
+  bool run_ready(TimePoint deadline);
   std::atomic<std::thread::id> owner_thread_{};
   std::uint64_t iterations_ = 0;
   std::size_t callbacks_since_poll_ = kIoPollInterval;  // the first iteration polls

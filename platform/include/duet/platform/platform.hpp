@@ -5,8 +5,8 @@
 //   POSIX         poll, self-pipe wakeup (fallback) platform/src/poll_backend.cpp
 //   macOS/BSD     kqueue, EVFILT_USER wakeup        platform/src/kqueue_backend.cpp
 //   Windows       event wait (IOCP: its own issue)  platform/src/win_event_backend.cpp
-//   Emscripten    never blocks (web driver: its own issue)
-//                                                   platform/src/wasm_backend.cpp
+//   Emscripten    never blocks; the web driver (web/) runs the loop as a
+//                 guest of the JavaScript event loop  platform/src/wasm_backend.cpp
 //
 // CMake picks exactly one backend file per target; nothing here is #if'd.
 #pragma once
@@ -34,5 +34,13 @@ std::unique_ptr<Backend> make_default_backend();
 /// The backend called `name` ("epoll", "poll", "kqueue", ...; "" is the
 /// default). Throws ValueError naming the ones this build has.
 std::unique_ptr<Backend> make_backend(std::string_view name);
+
+#ifdef __EMSCRIPTEN__
+/// True on a browser page's own thread (not in a Worker, not under Node).
+bool on_browser_main_thread() noexcept;
+/// Non-null on the browser's main thread: why a blocking run is refused
+/// there and what to use instead (Backend::blocking_run_refusal).
+const char* blocking_run_refusal() noexcept;
+#endif
 
 }  // namespace duet::platform

@@ -1,0 +1,181 @@
+#include "duet/web/js.hpp"
+
+#include <emscripten.h>
+
+#include <unordered_map>
+#include <utility>
+
+#include "js_imports.hpp"
+
+namespace duet::web {
+
+// ---- JsValue --------------------------------------------------------------
+
+JsValue::JsValue(std::string_view text) : id_(duet_web_js_from_string(text.data(), text.size())) {}
+JsValue::JsValue(double number) : id_(duet_web_js_from_number(number)) {}
+JsValue JsValue::boolean(bool b) { return adopt(duet_web_js_from_bool(b ? 1 : 0)); }
+JsValue JsValue::bytes(const void* data, std::size_t size) { return adopt(duet_web_js_from_bytes(data, size)); }
+JsValue JsValue::global(std::string_view name) { return adopt(duet_web_js_global(name.data(), name.size())); }
+JsValue JsValue::array() { return adopt(duet_web_js_new_array()); }
+
+JsValue::JsValue(const JsValue& other) : id_(duet_web_js_dup(other.id_)) {}
+
+JsValue::~JsValue() {
+  if (id_ > 0) duet_web_js_release(id_);
+}
+
+JsValue JsValue::operator[](std::string_view name) const {
+  return adopt(duet_web_js_get(id_, name.data(), name.size()));
+}
+
+void JsValue::set(std::string_view name, const JsValue& value) const {
+  duet_web_js_set(id_, name.data(), name.size(), value.id_);
+}
+
+namespace {
+JsValue call_with(int target, std::string_view method, std::initializer_list<JsValue> args) {
+  JsValue list = JsValue::array();
+  for (const JsValue& a : args) list.push(a);
+  const int result = duet_web_js_call(target, method.data(), method.size(), list.id());
+  if (result < 0) throw JsError::from_value(JsValue::adopt(duet_web_js_take_last_error()));
+  return JsValue::adopt(result);
+}
+}  // namespace
+
+JsValue JsValue::call(std::string_view method, std::initializer_list<JsValue> args) const {
+  if (method.empty()) throw ValueError("JsValue::call: no method name (use invoke() to call a function value)");
+  return call_with(id_, method, args);
+}
+
+JsValue JsValue::invoke(std::initializer_list<JsValue> args) const { return call_with(id_, {}, args); }
+
+void JsValue::push(const JsValue& value) const { duet_web_js_push(id_, value.id_); }
+
+JsValue::Type JsValue::type() const noexcept { return static_cast<Type>(duet_web_js_type_of(id_)); }
+
+std::string JsValue::to_string() const {
+  const int n = duet_web_js_string_length(id_);
+  std::string out(static_cast<std::size_t>(n), '\0');
+  // stringToUTF8 writes a terminator too: std::string has room for it.
+  duet_web_js_string_copy(out.data(), n);
+  return out;
+}
+
+double JsValue::to_number() const { return duet_web_js_to_number(id_); }
+bool JsValue::truthy() const { return duet_web_js_truthy(id_) != 0; }
+
+std::vector<std::uint8_t> JsValue::to_bytes() const {
+  const int n = duet_web_js_bytes_length(id_);
+  if (n < 0) throw std::invalid_argument("JsValue::to_bytes: the value is not an ArrayBuffer or typed array");
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(n));
+  duet_web_js_bytes_copy(out.data());
+  return out;
+}
+
+int JsValue::live_count() noexcept { return duet_web_js_live_values(); }
+
+// ---- JsError --------------------------------------------------------------
+
+namespace {
+std::string describe(const std::string& name, const std::string& message) {
+  if (name.empty() || name == "string" || name == "number" || name == "undefined" || name == "boolean")
+    return message;
+  return name + ": " + message;
+}
+}  // namespace
+
+JsError::JsError(std::string name, std::string message, JsValue value)
+    : std::runtime_error(describe(name, message)),
+      name_(std::move(name)),
+      message_(std::move(message)),
+      value_(std::move(value)) {}
+
+JsError JsError::from_value(JsValue value) {
+  std::string name = JsValue::adopt(duet_web_js_error_name(value.id())).to_string();
+  std::string message = JsValue::adopt(duet_web_js_error_message(value.id())).to_string();
+  return JsError(std::move(name), std::move(message), std::move(value));
+}
+
+// ---- promises ---------------------------------------------------------------
+
+namespace {
+
+// A wait in progress, found by its token when the promise settles. The
+// token (not a pointer) crosses into JavaScript: a settlement that arrives
+// after the wait was cancelled finds nothing and is dropped.
+struct PendingPromise {
+  Future<JsValue> future;
+  std::function<void()> on_cancel;
+};
+
+std::unordered_map<unsigned, PendingPromise>& pending_promises() {
+  static std::unordered_map<unsigned, PendingPromise> table;
+  return table;
+}
+unsigned g_next_token = 1;
+
+}  // namespace
+
+Future<JsValue> await_promise(const JsValue& promise, std::function<void()> on_cancel) {
+  Future<JsValue> future(get_running_loop());
+  unsigned token = g_next_token++;
+  if (token == 0) token = g_next_token++;
+  pending_promises().emplace(token, PendingPromise{future, std::move(on_cancel)});
+  future.add_done_callback([token](const Future<JsValue>& done) {
+    auto it = pending_promises().find(token);
+    if (it == pending_promises().end()) return;  // settled by the promise
+    std::function<void()> hook = std::move(it->second.on_cancel);
+    pending_promises().erase(it);
+    if (done.cancelled() && hook) hook();
+  });
+  duet_web_js_then(promise.id(), token);
+  return future;
+}
+
+namespace detail {
+
+int new_deferred() { return duet_web_js_deferred(); }
+
+void settle_deferred(int deferred, bool ok, const JsValue& value) { duet_web_js_settle(deferred, ok ? 1 : 0, value.id()); }
+
+JsValue error_to_js(std::exception_ptr error) {
+  auto make = [](std::string_view name, std::string_view message) {
+    return JsValue::adopt(duet_web_js_new_error(name.data(), name.size(), message.data(), message.size()));
+  };
+  try {
+    std::rethrow_exception(error);
+  } catch (const JsError& e) {
+    return e.value();
+  } catch (const CancelledError&) {
+    return make("CancelledError", "the duet task was cancelled");
+  } catch (const TimeoutError& e) {
+    return make("TimeoutError", e.what());
+  } catch (const std::exception& e) {
+    return make("Error", e.what());
+  } catch (...) {
+    return make("Error", "a duet task failed with an exception that is not a std::exception");
+  }
+}
+
+}  // namespace detail
+}  // namespace duet::web
+
+// Called by duet_web.js when a promise given to await_promise settles.
+extern "C" EMSCRIPTEN_KEEPALIVE void duet_web_promise_settled(unsigned token, int ok, int value_id) {
+  using namespace duet::web;
+  JsValue value = JsValue::adopt(value_id);
+  auto it = pending_promises().find(token);
+  if (it == pending_promises().end()) return;  // the wait was cancelled
+  duet::Future<JsValue> future = std::move(it->second.future);
+  pending_promises().erase(it);
+  if (future.done()) return;
+  try {
+    if (ok) {
+      future.set_result(std::move(value));
+    } else {
+      future.set_exception(JsError::from_value(std::move(value)));
+    }
+  } catch (const duet::RuntimeError&) {
+    // The loop was closed meanwhile: nobody waits any more.
+  }
+}
