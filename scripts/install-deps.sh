@@ -7,6 +7,9 @@
 #
 # With no argument it installs the "native" set. Each set is a list of Debian
 # packages checked with dpkg-query; apt-get runs only when one is missing.
+# "browser" also installs playwright-core from npm into tests/web/browser
+# (package-lock.json pins it; skipped when present). It drives Debian's
+# Chromium and never downloads a browser of its own.
 set -euo pipefail
 
 declare -A SETS=(
@@ -42,3 +45,17 @@ if ((${#missing[@]})); then
 else
   echo "install-deps: nothing to install (${wanted[*]})"
 fi
+
+for set in "${@:-native}"; do
+  if [[ $set == browser ]]; then
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/web/browser"
+    if [[ -f $dir/node_modules/playwright-core/package.json ]]; then
+      echo "install-deps: playwright-core already in tests/web/browser"
+    else
+      echo "install-deps: npm ci in tests/web/browser (playwright-core)"
+      # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core downloads nothing,
+      # but make sure no install script ever fetches a browser.
+      (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  fi
+done

@@ -4,7 +4,9 @@
 #   release      native -O2, all tests (plus the find_package consumer)
 #   asan-ubsan   native, AddressSanitizer + UBSan (leaks included)
 #   tsan         native, ThreadSanitizer
-#   wasm         Emscripten build, the same core tests under Node
+#   wasm         Emscripten build, the same core tests under Node, the web
+#                driver's suite as a guest of Node's loop, and the real-browser
+#                checks in headless Chromium (tests/web/browser)
 #   wasm-fibers  Emscripten's fiber flavour (no tail calls; fiber tests with Asyncify) under Node
 #   windows      MinGW-w64 cross build, the same core tests under Wine
 #   bench-smoke  the benchmark suite with tiny N against Boost.Asio and libuv
@@ -13,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh native wasm windows bench || exit 1
+scripts/install-deps.sh native wasm windows bench browser || exit 1
 
 declare -a stage_names stage_results stage_times
 total_passed=0

@@ -16,6 +16,10 @@
 
 mergeInto(LibraryManager.library, {
   $DuetWeb__deps: ['$callUserCallback'],
+  // For page scripts: Module.duetTake(id) turns an id that a C++ export
+  // returned (JsValue::release(), e.g. a start_promise() Promise) into the
+  // value, and releases the id.
+  $DuetWeb__postset: 'Module["duetTake"] = function(id) { return DuetWeb.take(id); };',
   $DuetWeb: {
     values: [undefined],
     freeIds: [],
