@@ -195,7 +195,7 @@ void Handle::cancel() noexcept {
   detail::HandleNode* n = node();
   if (n->cancelled) return;
   n->cancelled = true;
-  if (n->in_heap) n->loop->timer_cancelled();
+  if (n->in_heap) n->loop->timer_cancelled(n);
   if (!n->running) n->callback.reset();
 }
 

@@ -386,17 +386,19 @@ bool Loop::run_ready(TimePoint deadline) {
   detail::t_context = &callback_context_;
   const std::size_t ntodo_at_start = ready_.size();
   callbacks_since_poll_ += ntodo_at_start;
+  [[maybe_unused]] bool ran_one = false;  // a slice always runs one callback (progress)
   for (std::size_t ntodo = ntodo_at_start; ntodo > 0; --ntodo) {
     if constexpr (Budgeted) {
       // A slice ends between callbacks: the rest stay at the head of the
       // queue, ahead of whatever the next call adds.
-      if (ntodo != ntodo_at_start && (slice_end_requested_ || time() >= deadline)) return false;
+      if (ran_one && (slice_end_requested_ || (deadline != TimePoint::max() && time() >= deadline))) return false;
     }
     detail::ReadyEntry* entry = ready_.front();
     if (entry->ops) [[likely]] {
       if (entry->state == detail::EntryState::pending) {
         use_callback_context();
         run_entry(entry);
+        if constexpr (Budgeted) ran_one = true;
       }
       ready_.pop();
     } else {
@@ -407,6 +409,7 @@ bool Loop::run_ready(TimePoint deadline) {
       } else {
         reset_callback_context(node->context);
         run_node(node);
+        if constexpr (Budgeted) ran_one = true;
         // Back to the queue's context before the node (and perhaps the
         // last reference to its context) goes.
         reset_callback_context(ready_.read_context());
@@ -492,10 +495,14 @@ void Loop::run_once() {
   process_ready();
 }
 
-void Loop::run_forever() {
+void Loop::check_can_run() const {
   if (flags_.load(std::memory_order_relaxed) & kClosed) throw_closed();
   if (running_) throw RuntimeError("This event loop is already running");
   if (const char* refusal = backend_->blocking_run_refusal()) throw RuntimeError(refusal);
+}
+
+void Loop::run_forever() {
+  check_can_run();
   RunningLoopScope running(this);
   running_ = true;
   owner_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);

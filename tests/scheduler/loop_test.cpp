@@ -340,3 +340,277 @@ TEST_CASE("a host pumping the loop with stop(); run_forever() still polls I/O ev
     CHECK(loop.backend->wait_count() == static_cast<std::uint64_t>(i));
   }
 }
+
+// ---- slices: process_ready(deadline) and end_slice() --------------------------
+// asyncio's _run_once runs exactly the callbacks present when it starts. The
+// budget is duet's addition for the web driver, which must hand the browser's
+// thread back between slices: a slice may stop early, but what it did not
+// reach keeps its place at the head of the queue.
+
+TEST_CASE("process_ready(deadline) stops after the callback during which time reached the deadline, and the "
+          "rest run first in the next call",
+          "[loop][slice]") {
+  TestLoop loop;
+  const duet::TimePoint t0 = loop->time();
+  std::vector<std::string> order;
+  loop->call_at(t0 + 2ms, [&] { order.push_back("timer"); });
+  for (int i = 0; i < 10; ++i) {
+    loop->call_soon([&, i] {
+      order.push_back(std::to_string(i));
+      loop.clock->advance(1ms);
+      if (i == 0) loop->call_soon([&] { order.push_back("from 0"); });
+      if (i == 5) loop->call_soon([&] { order.push_back("from 5"); });
+    });
+  }
+  // Callbacks 0..3 bring the clock to t0 + 4ms, past t0 + 3.5ms: 4 run.
+  CHECK_FALSE(loop->process_ready(t0 + 3500us));
+  CHECK(order == std::vector<std::string>{"0", "1", "2", "3"});
+  CHECK(loop->time() == t0 + 4ms);
+  CHECK(loop->statistics().ready == 7);  // 4..9 and "from 0"
+  loop->call_soon([&] { order.push_back("between"); });
+  // The timer is due now; it joins behind everything already queued.
+  CHECK(loop->process_ready(loop->time() + 1h));
+  CHECK(order ==
+        std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "from 0", "between", "timer"});
+  // "from 5" was scheduled during that call: it waits for the next one.
+  CHECK(loop->statistics().ready == 1);
+  CHECK(loop->process_ready(loop->time() + 1h));
+  CHECK(order.back() == "from 5");
+  CHECK(loop->statistics().ready == 0);
+}
+
+TEST_CASE("process_ready(deadline) stops once time() equals the deadline; one ending exactly at the last callback "
+          "is complete",
+          "[loop][slice]") {
+  TestLoop loop;
+  const duet::TimePoint t0 = loop->time();
+  int ran = 0;
+  for (int i = 0; i < 3; ++i) {
+    loop->call_soon([&] {
+      ++ran;
+      loop.clock->advance(1ms);
+    });
+  }
+  CHECK_FALSE(loop->process_ready(t0 + 2ms));
+  CHECK(ran == 2);
+  // The one left runs, reaching its deadline as it ends: nothing was cut.
+  CHECK(loop->process_ready(loop->time() + 1ms));
+  CHECK(ran == 3);
+}
+
+TEST_CASE("process_ready(deadline) runs the first callback even when the deadline has passed (progress)",
+          "[loop][slice]") {
+  TestLoop loop;
+  std::vector<int> order;
+  for (int i = 0; i < 3; ++i) loop->call_soon([&order, i] { order.push_back(i); });
+  const duet::TimePoint past = loop->time() - 1ms;
+  CHECK_FALSE(loop->process_ready(past));
+  CHECK(order == std::vector<int>{0});
+  CHECK_FALSE(loop->process_ready(loop->time()));
+  CHECK(order == std::vector<int>{0, 1});
+  // The last one present: run, and the call is complete.
+  CHECK(loop->process_ready(past));
+  CHECK(order == std::vector<int>{0, 1, 2});
+}
+
+TEST_CASE("end_slice() makes process_ready(deadline) stop after the current callback, keeping the rest",
+          "[loop][slice]") {
+  TestLoop loop;
+  std::vector<std::string> order;
+  loop->call_soon([&] { order.push_back("a"); });
+  loop->call_soon([&] {
+    order.push_back("b");
+    loop->end_slice();
+  });
+  loop->call_soon([&] { order.push_back("c"); });
+  const duet::TimePoint far = loop->time() + 1h;
+  CHECK_FALSE(loop->process_ready(far));
+  CHECK(order == std::vector<std::string>{"a", "b"});
+  CHECK(loop->statistics().ready == 1);
+  // The request ended with its slice: the next one runs normally.
+  CHECK(loop->process_ready(far));
+  CHECK(order == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("end_slice() from the last callback present still makes process_ready(deadline) return false, once",
+          "[loop][slice]") {
+  TestLoop loop;
+  int ran = 0;
+  loop->call_soon([&] { ++ran; });
+  loop->call_soon([&] {
+    ++ran;
+    loop->end_slice();
+  });
+  const duet::TimePoint far = loop->time() + 1h;
+  CHECK_FALSE(loop->process_ready(far));
+  CHECK(ran == 2);
+  CHECK(loop->statistics().ready == 0);
+  loop->call_soon([&] { ++ran; });
+  loop->call_soon([&] { ++ran; });
+  CHECK(loop->process_ready(far));
+  CHECK(ran == 4);
+}
+
+TEST_CASE("end_slice() has no effect on plain process_ready(), nor on the budgeted call after it", "[loop][slice]") {
+  TestLoop loop;
+  std::vector<std::string> order;
+  loop->call_soon([&] {
+    order.push_back("a");
+    loop->end_slice();
+  });
+  loop->call_soon([&] { order.push_back("b"); });
+  loop->process_ready();
+  CHECK(order == std::vector<std::string>{"a", "b"});
+  loop->call_soon([&] { order.push_back("c"); });
+  loop->call_soon([&] { order.push_back("d"); });
+  CHECK(loop->process_ready(loop->time() + 1h));
+  CHECK(order == std::vector<std::string>{"a", "b", "c", "d"});
+}
+
+TEST_CASE("end_slice() with no slice in progress has no effect on the next one", "[loop][slice]") {
+  TestLoop loop;
+  int ran = 0;
+  loop->call_soon([&] { ++ran; });
+  loop->call_soon([&] { ++ran; });
+  loop->end_slice();
+  CHECK(loop->process_ready(loop->time() + 1h));
+  CHECK(ran == 2);
+}
+
+// ---- next_timer_deadline() ------------------------------------------------------
+// What the web driver arms its one host timer for: the head of the heap
+// that _run_once would look at (asyncio: self._scheduled[0].when, after
+// popping cancelled heads).
+
+TEST_CASE("next_timer_deadline is the earliest live timer's deadline, or nullopt", "[loop][timer]") {
+  TestLoop loop;
+  const duet::TimePoint t0 = loop->time();
+  CHECK_FALSE(loop->next_timer_deadline().has_value());
+  auto h30 = loop->call_at(t0 + 30s, [] {});
+  auto h10 = loop->call_at(t0 + 10s, [] {});
+  auto h20 = loop->call_at(t0 + 20s, [] {});
+  CHECK(loop->next_timer_deadline() == t0 + 10s);
+  h10.cancel();
+  CHECK(loop->next_timer_deadline() == t0 + 20s);
+  // The cancelled head was dropped, not just skipped.
+  CHECK(loop->statistics().timers == 2);
+  CHECK(loop->statistics().cancelled_timers == 0);
+  h30.cancel();  // not the head: the answer stays
+  CHECK(loop->next_timer_deadline() == t0 + 20s);
+  h20.cancel();
+  CHECK_FALSE(loop->next_timer_deadline().has_value());
+  CHECK(loop->statistics().timers == 0);
+}
+
+// ---- Backend::blocking_run_refusal() --------------------------------------------
+// duet's addition: the browser's main thread must never block, so its
+// backend says so and a blocking run fails at once, as asyncio's
+// run_forever fails its _check_closed/_check_running before the first
+// _run_once.
+
+namespace {
+
+// A backend with nothing behind it that refuses blocking runs. Its wait
+// returns at once, or throws where it would block forever (as the web
+// backend does), so that a run that was not refused ends instead of hanging.
+class RefusingBackend final : public duet::Backend {
+ public:
+  static constexpr const char* kRefusal = "refused: use the driver instead";
+  void wait(std::optional<duet::Duration> timeout, std::vector<duet::IoEvent>&) override {
+    if (!timeout) throw std::logic_error("RefusingBackend: a wait without a timeout would never end");
+  }
+  void wake() noexcept override {}
+  std::string_view name() const noexcept override { return "refusing"; }
+  const char* blocking_run_refusal() const noexcept override { return kRefusal; }
+};
+
+}  // namespace
+
+TEST_CASE("blocking_run_refusal: run_forever and run_until_complete throw the backend's reason before running "
+          "anything",
+          "[loop][running]") {
+  duet::Loop loop(std::make_unique<RefusingBackend>(), std::make_unique<duet::ManualClock>(),
+                  duet::LoopOptions{.debug = false});
+  int ran = 0;
+  loop.call_soon([&] { ++ran; });
+  CHECK_THROWS_MATCHES(loop.run_forever(), duet::RuntimeError, Catch::Matchers::Message(RefusingBackend::kRefusal));
+  CHECK(ran == 0);
+  CHECK_THROWS_MATCHES(loop.run_until_complete(loop.create_future<void>()), duet::RuntimeError,
+                       Catch::Matchers::Message(RefusingBackend::kRefusal));
+  CHECK(ran == 0);
+  CHECK_FALSE(loop.is_running());
+  // Driving the phases by hand is what such a backend is for.
+  loop.process_ready();
+  CHECK(ran == 1);
+}
+
+TEST_CASE("blocking_run_refusal is null by default (FakeBackend does not override it)", "[loop][running]") {
+  TestLoop loop;
+  CHECK(loop->backend().blocking_run_refusal() == nullptr);
+}
+
+// ---- timer cancellation and a foreign poll ----------------------------------------
+// asyncio's TimerHandle.cancel only marks the handle (_timer_handle_cancelled)
+// since its loop recomputes the timeout each iteration. A driver waiting
+// outside the loop (the web driver's host timer) must hear of it to re-arm.
+
+TEST_CASE("timer cancel wakes a foreign poll that sleeps, once per sleep", "[loop][timer][foreign]") {
+  TestLoop loop;
+  auto h1 = loop->call_later(10s, [] {});
+  auto h2 = loop->call_later(20s, [] {});
+  CHECK(loop->prepare_external_wait() == 10s);  // nothing ready: the host sleeps
+  loop->begin_foreign_poll();
+  CHECK(loop.backend->wake_count() == 0);
+  h1.cancel();
+  CHECK(loop.backend->wake_count() == 1);
+  CHECK(loop->statistics().wakeups == 1);
+  h2.cancel();  // coalesced, as thread-safe posts are
+  CHECK(loop.backend->wake_count() == 1);
+  loop->end_foreign_poll();
+  loop->end_external_wait();
+}
+
+TEST_CASE("timer cancel wakes a foreign poll only for the earliest timer", "[loop][timer][foreign]") {
+  // A later timer's cancellation leaves the host's wait as it is.
+  TestLoop loop;
+  auto h1 = loop->call_later(10s, [] {});
+  auto h2 = loop->call_later(20s, [] {});
+  CHECK(loop->prepare_external_wait() == 10s);
+  loop->begin_foreign_poll();
+  h2.cancel();
+  CHECK(loop.backend->wake_count() == 0);
+  h1.cancel();
+  CHECK(loop.backend->wake_count() == 1);
+  loop->end_foreign_poll();
+  loop->end_external_wait();
+}
+
+TEST_CASE("timer cancel wakes a foreign poll only while one is begun", "[loop][timer][foreign]") {
+  TestLoop loop;
+  auto h = loop->call_later(10s, [] {});
+  CHECK(loop->prepare_external_wait() == 10s);
+  h.cancel();
+  CHECK(loop.backend->wake_count() == 0);
+  CHECK(loop->statistics().wakeups == 0);
+  loop->end_external_wait();
+}
+
+TEST_CASE("timer cancel wakes a foreign poll that has not begun to block: it does not block",
+          "[loop][timer][foreign]") {
+  TestLoop loop;
+  auto h = loop->call_later(10s, [] {});
+  loop->call_later(20s, [] {});
+  loop->begin_foreign_poll();
+  h.cancel();
+  CHECK(loop.backend->wake_count() == 0);
+  const auto timeout = loop->poll_timeout();
+  CHECK(timeout == 20s);
+  const duet::TimePoint before = loop->time();
+  std::vector<duet::IoEvent> events;
+  loop->poll(timeout, events);
+  REQUIRE(loop.backend->last_timeout().has_value());
+  CHECK(*loop.backend->last_timeout() == 0ns);
+  CHECK(loop->time() == before);  // FakeBackend would have jumped the clock by a blocking wait
+  loop->end_foreign_poll();
+  loop->end_external_wait();
+}

@@ -24,3 +24,4 @@ globalThis.duetTest = {
   // Called from inside a duet callback: calls back into the running loop.
   reenter() { (globalThis.duetModule || globalThis.Module)._duet_test_reenter(); },
 };
+globalThis.duetTestStopAll = () => (globalThis.duetModule || globalThis.Module)._duet_test_stop_all();

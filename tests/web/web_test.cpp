@@ -24,6 +24,7 @@
 #include "duet/web/driver.hpp"
 #include "duet/web/fetch.hpp"
 #include "duet/web/js.hpp"
+#include "duet/web/websocket.hpp"
 
 using namespace std::chrono_literals;
 using duet::Coro;
@@ -529,6 +530,97 @@ WEB_CASE(fetch_network_error, "fetch of a closed port raises JsError; bad header
     bad = true;
   }
   CHECK(bad);
+}
+
+// ---- WebSocket ---------------------------------------------------------------------
+
+Coro<std::string> ws_base() {
+  std::string base = co_await server();
+  co_return "ws" + base.substr(4) + "/ws";  // http://... -> ws://...
+}
+
+WEB_CASE(websocket_echo, "WebSocket: connect, text and binary echo, queued messages, close handshake") {
+  if (JsValue::global("WebSocket").is_undefined()) {
+    // Node 20 has no WebSocket: connect says so.
+    std::string message;
+    try {
+      co_await duet::web::WebSocket::connect("ws://127.0.0.1:9/ws");
+    } catch (const duet::web::JsError& e) {
+      message = e.what();
+    }
+    CHECK(message.find("WebSocket is not available") != std::string::npos);
+    co_return;
+  }
+  duet::web::WebSocket ws = co_await duet::web::WebSocket::connect(co_await ws_base(), {"duet-test"});
+  CHECK(ws.is_open());
+  CHECK(ws.protocol() == "duet-test");
+  ws.send("hello");
+  duet::web::WebSocketMessage m = co_await ws.receive();
+  CHECK(!m.binary);
+  CHECK(m.data == "hello");
+  const std::string bytes("\x00\x01\xfe\xff", 4);
+  ws.send_binary(bytes.data(), bytes.size());
+  m = co_await ws.receive();
+  CHECK(m.binary);
+  CHECK(m.data == bytes);
+  // Messages that arrive while nobody receives are kept, in order; a
+  // receive cancelled by a timeout loses none.
+  ws.send("burst:50");
+  co_await duet::sleep(30ms);  // they arrive while nobody receives
+  for (int i = 0; i < 50; ++i) {
+    duet::web::WebSocketMessage next = co_await ws.receive();
+    CHECK(next.data == "m" + std::to_string(i));
+  }
+  bool receive_timed_out = false;
+  try {
+    co_await duet::timeout(10ms, ws.receive());
+  } catch (const duet::TimeoutError&) {
+    receive_timed_out = true;
+  }
+  CHECK(receive_timed_out);
+  ws.send("after the timeout");
+  m = co_await ws.receive();
+  CHECK(m.data == "after the timeout");
+  co_await ws.close();
+  CHECK(!ws.is_open());
+  int code = 0;
+  try {
+    co_await ws.receive();
+  } catch (const duet::web::WebSocketClosed& e) {
+    code = e.code();
+  }
+  CHECK(code == 1000);
+}
+
+WEB_CASE(websocket_server_close, "WebSocket: a server's close reaches receive() with its code and reason; refused connect raises") {
+  if (JsValue::global("WebSocket").is_undefined()) co_return;  // covered by websocket_echo in Node
+  duet::web::WebSocket ws = co_await duet::web::WebSocket::connect(co_await ws_base());
+  ws.send("close-me");
+  int code = 0;
+  std::string reason;
+  try {
+    co_await ws.receive();
+  } catch (const duet::web::WebSocketClosed& e) {
+    code = e.code();
+    reason = e.reason();
+  }
+  if (code != 4001) std::printf("close code %d reason '%s'\n", code, reason.c_str());
+  CHECK(code == 4001);
+  CHECK(reason == "bye");
+  bool send_raised = false;
+  try {
+    ws.send("too late");
+  } catch (const duet::web::WebSocketClosed&) {
+    send_raised = true;
+  }
+  CHECK(send_raised);
+  int refused = 0;
+  try {
+    co_await duet::web::WebSocket::connect("ws://127.0.0.1:9/ws");
+  } catch (const duet::web::WebSocketClosed& e) {
+    refused = e.code();
+  }
+  CHECK(refused == 1006);
 }
 
 // ---- the runner ---------------------------------------------------------------------

@@ -293,4 +293,34 @@ mergeInto(LibraryManager.library, {
     }
     return DuetWeb.put({promise: p, controller: controller});
   },
+
+  // ---- WebSocket --------------------------------------------------------------
+
+  // Opens a WebSocket and reports its events into C++ through
+  // _duet_web_ws_event(token, kind, value id): 0 open, 1 text message,
+  // 2 binary message (Uint8Array), 3 close ({code, reason, wasClean}),
+  // 4 error. Returns the socket's id, or -1 (with the error kept for
+  // duet_web_js_take_last_error) when it cannot be created.
+  duet_web_js_ws_open__deps: ['$DuetWeb'],
+  duet_web_js_ws_open: function(urlPtr, urlLen, protocolsPtr, protocolsLen, token) {
+    try {
+      if (typeof WebSocket !== 'function') throw new Error('WebSocket is not available in this JavaScript environment');
+      var protocols = DuetWeb.str(protocolsPtr, protocolsLen).split('\n').filter(function(p) { return p; });
+      var ws = new WebSocket(DuetWeb.str(urlPtr, urlLen), protocols);
+      ws.binaryType = 'arraybuffer';
+      var report = function(kind, value) {
+        DuetWeb.call(function() { _duet_web_ws_event(token, kind, kind === 0 || kind === 4 ? 0 : DuetWeb.put(value)); });
+      };
+      ws.onopen = function() { report(0); };
+      ws.onmessage = function(e) {
+        if (typeof e.data === 'string') report(1, e.data); else report(2, new Uint8Array(e.data));
+      };
+      ws.onclose = function(e) { report(3, {code: e.code, reason: e.reason, wasClean: e.wasClean}); };
+      ws.onerror = function() { report(4); };
+      return DuetWeb.put(ws);
+    } catch (e) {
+      DuetWeb.lastError = e;
+      return -1;
+    }
+  },
 });

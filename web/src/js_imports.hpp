@@ -40,4 +40,6 @@ void duet_web_js_keepalive(int push);
 int duet_web_js_fetch(const char* url, std::size_t url_len, const char* method, std::size_t method_len,
                       const char* headers, std::size_t headers_len, const void* body, std::size_t body_len,
                       int has_body);
+int duet_web_js_ws_open(const char* url, std::size_t url_len, const char* protocols, std::size_t protocols_len,
+                        unsigned token);
 }

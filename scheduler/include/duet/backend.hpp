@@ -75,7 +75,9 @@ class Backend {
   /// Non-null when a blocking run (run_forever, run_until_complete) cannot
   /// work on this thread with this backend — the browser's main thread,
   /// which must never block: the reason and what to use instead, raised by
-  /// run_forever() as a RuntimeError before anything runs.
+  /// run_forever() and run_until_complete() (Loop::check_can_run) as a
+  /// RuntimeError before anything runs or is scheduled. run_once() is not
+  /// checked: a web backend's wait() refuses to block by itself.
   virtual const char* blocking_run_refusal() const noexcept { return nullptr; }
 };
 

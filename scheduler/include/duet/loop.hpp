@@ -207,6 +207,10 @@ class Loop {
   /// Runs iterations until stop(). Throws RuntimeError if the loop is
   /// closed, already running, or another loop runs on this thread.
   void run_forever();
+  /// Throws what run_forever() would throw before running anything: the
+  /// loop is closed, already running, or its backend refuses blocking runs
+  /// on this thread (Backend::blocking_run_refusal).
+  void check_can_run() const;
 
   /// Makes run_forever() return after the current iteration; callbacks
   /// already due in it still run. Called before run_forever(), the next run
@@ -447,14 +451,13 @@ class Loop {
   void run_node(detail::HandleNode* node);
   void report_callback_exception(std::string handle);
   void check_slow(TimePoint start, detail::ReadyEntry* entry, detail::HandleNode* node);
-  void timer_cancelled() noexcept {
-    timers_.note_cancelled();
-    // A driver waiting on a host timer re-syncs it (the web driver clears
-    // a host timer whose deadline is gone).
-    if (flags_.load(std::memory_order_relaxed) & kForeignPoll) [[unlikely]]
+  void timer_cancelled(const detail::HandleNode* node) noexcept {
+    // A driver waiting on a host timer for this very timer re-syncs it (the
+    // web driver clears or re-arms a host timer whose deadline is gone).
+    if ((flags_.load(std::memory_order_relaxed) & kForeignPoll) && timers_.is_head(node)) [[unlikely]]
       wake_foreign_poll();
-  }
-  void abandon_pending_tasks() noexcept;
+    timers_.note_cancelled();
+  }  void abandon_pending_tasks() noexcept;
 
 
   template <class S>

@@ -173,6 +173,7 @@ Task<T> create_task(Coro<T> coro, std::string name, const Context& context) {
 /// loop.run_until_complete(coro): wraps it in a task.
 template <class T>
 T Loop::run_until_complete(Coro<T> coro) {
+  check_can_run();  // before a task exists that a refused run would leave behind
   return run_until_complete(Future<T>(create_task(std::move(coro))));
 }
 

@@ -47,6 +47,9 @@ class TimerQueue {
   /// Removes and returns the top node (its reference passes to the caller).
   HandleNode* pop();
 
+  /// Whether `node` is the entry at the top (cancelled or not).
+  bool is_head(const HandleNode* node) const noexcept { return !heap_.empty() && heap_.front().node == node; }
+
   /// Called when a node in this queue is cancelled.
   void note_cancelled() noexcept { ++cancelled_; }
 

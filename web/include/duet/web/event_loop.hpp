@@ -5,3 +5,4 @@
 #include "duet/web/driver.hpp"
 #include "duet/web/fetch.hpp"
 #include "duet/web/js.hpp"
+#include "duet/web/websocket.hpp"
