@@ -46,6 +46,11 @@ BINARIES = [("duet", "duet_loop_bench"), ("asio", "asio_loop_bench"), ("libuv", 
 WASM_BINARIES = ["duet_loop_bench", "duet_task_bench"]
 WASM_WORKLOADS = {"call_soon_batch", "call_soon_chain", "task_spawn", "ping_pong_future", "ping_pong_queue", "timers"}
 WASM_GOAL = 2.0  # wasm time within this factor of native
+# W9: in headless Chromium, the latency from a JavaScript callback scheduling
+# work (call_soon) to that work running, for duet's driver (MessageChannel)
+# and for the same driver made to use setTimeout(0) (what a setTimeout-based
+# driver costs); tests/web/browser/run.mjs --latency-only measures both.
+BROWSER_LATENCY_GOAL_MS = 0.2
 
 # TCP echo servers, as (implementation, binary), all to the contract at the
 # top of bench/echo_client.cpp. "reference" is one blocking thread per
@@ -268,6 +273,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--smoke", action="store_true", help="tiny N, one run: checks that everything builds and runs")
     ap.add_argument("--out", default=None, help="directory for results.json and results.md")
+    ap.add_argument("--browser-build-dir", default=None,
+                    help="build dir of the wasm preset (with tests/web_probe.js): also measure the "
+                         "JS-callback-to-work latency in headless Chromium (W9)")
     ap.add_argument("--wasm-build-dir", default=None,
                     help="build dir of the wasm-bench preset: also run W1-W4 as wasm under Node (W8)")
     args = ap.parse_args()
@@ -329,6 +337,23 @@ def main():
                 for rec in records:
                     record(impl, rec)
                 notes += [f"run {r + 1}: {n}" for n in run_notes]
+
+    if args.browser_build_dir:
+        out = os.path.join(args.out or args.build_dir, "browser_latency.json")
+        probes = 20 if args.smoke else 300
+        runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "web", "browser", "run.mjs")
+        proc = subprocess.run(["node", runner, args.browser_build_dir, "--latency-only", "--latency", str(probes),
+                               "--out", out], capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            sys.exit(f"browser latency run failed:\n{proc.stdout}{proc.stderr}")
+        with open(out) as f:
+            lat = json.load(f)["latency"]
+        record("duet-web (MessageChannel)", {"workload": "browser_js_to_work", "metric": "median_ms",
+                                             "value": lat["message_channel_ms"]})
+        record("setTimeout(0) driver", {"workload": "browser_js_to_work", "metric": "median_ms",
+                                        "value": lat["set_timeout_ms"]})
+        notes.append(f"W9: {probes} probes in one page, performance.now() "
+                     f"{'5 us' if lat.get('cross_origin_isolated') else '0.1 ms'} resolution")
 
     machine = machine_line(args.build_dir)
     lines = [f"Machine: {machine}", f"Runs: {runs}{' (smoke)' if args.smoke else ''}, "
@@ -403,6 +428,13 @@ def main():
             verdict = "met" if ratio <= WASM_GOAL else "SHORT"
             lines.append(f"- wasm {workload} {metric}: {statistics.median(w):.2f} vs native {statistics.median(n):.2f} "
                          f"-> {ratio:.2f}x native (goal <= {WASM_GOAL}x): {verdict}")
+    lat = samples.get(("browser_js_to_work", "median_ms"), {})
+    if lat:
+        mc = statistics.median(lat["duet-web (MessageChannel)"])
+        st = statistics.median(lat["setTimeout(0) driver"])
+        verdict = "met" if mc < BROWSER_LATENCY_GOAL_MS else "SHORT"
+        lines.append(f"- W9 browser JS callback -> work: duet's driver {mc:.3f} ms vs a setTimeout(0) driver "
+                     f"{st:.3f} ms (goal < {BROWSER_LATENCY_GOAL_MS} ms): {verdict}")
     for workload, metric, what in [("call_soon_batch", "allocs_per_callback", "callback (batch)"),
                                    ("task_spawn", "allocs_per_task", "task"),
                                    ("ping_pong_future", "allocs_per_hop", "ping-pong hop")]:
@@ -437,6 +469,8 @@ def main():
     if wasm:
         missing += [(w, "duet-wasm") for w in ("call_soon_batch", "task_spawn", "ping_pong_future", "timers")
                     if not any(k[0] == w and "duet-wasm" in v for k, v in samples.items())]
+    if args.browser_build_dir and not lat:
+        missing.append(("browser_js_to_work", "median_ms"))
     if missing:
         sys.exit(f"missing results: {missing}")
     print("1 passed, 0 failed" if args.smoke else "")

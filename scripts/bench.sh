@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The full benchmark suite: duet, Boost.Asio and libuv side by side, built
 # in Release (-O2 -DNDEBUG), 5 alternating runs each, plus duet's W1-W4 as
-# wasm under Node; writes
+# wasm under Node (W8) and the browser driver's latency in Chromium (W9);
+# writes
 # bench/results/results.{json,md}. Takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh native bench wasm
+scripts/install-deps.sh native bench wasm browser
 export NODE_PATH=/usr/share/nodejs  # Emscripten's optimiser loads Debian's acorn
 cmake --preset bench >/dev/null
 cmake --build --preset bench
 cmake --preset wasm-bench >/dev/null
 cmake --build --preset wasm-bench
-exec python3 bench/run_bench.py --build-dir build/bench --wasm-build-dir build/wasm-bench --runs "${RUNS:-5}" \
+cmake --preset wasm >/dev/null  # the page of the browser latency probe (W9)
+cmake --build --preset wasm --target web_probe
+exec python3 bench/run_bench.py --build-dir build/bench --wasm-build-dir build/wasm-bench --browser-build-dir build/wasm \
+  --runs "${RUNS:-5}" \
   --out bench/results "$@"

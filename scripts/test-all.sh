@@ -57,7 +57,8 @@ bench_smoke() {
     cmake --build --preset bench &&
     cmake --preset wasm-bench >/dev/null &&
     cmake --build --preset wasm-bench &&
-    python3 bench/run_bench.py --build-dir build/bench --wasm-build-dir build/wasm-bench --smoke --out build/bench/smoke
+    python3 bench/run_bench.py --build-dir build/bench --wasm-build-dir build/wasm-bench \
+      --browser-build-dir build/wasm --smoke --out build/bench/smoke
 }
 
 export NODE_PATH=/usr/share/nodejs
