@@ -3,9 +3,10 @@
 //
 //   node tests/web/browser/run.mjs <wasm build dir> [--latency N] [--out file.json]
 //
-//   1. suite          tests/web/web_test.cpp in a page served on 127.0.0.1:
-//                     driver scheduling, timers, promise interop, fetch
-//                     against this server, cancellation, errors
+//   1. suite          tests/web/web_test.cpp in a page served on 127.0.0.1,
+//                     and again in a dedicated Web Worker: driver scheduling,
+//                     timers, promise interop, fetch and WebSocket against
+//                     this server, cancellation, errors
 //   2. responsiveness 100,000 tasks churn (3 turns each) while
 //                     requestAnimationFrame runs: with the 8 ms budget no gap
 //                     between frames is longer than 100 ms and every task
@@ -67,6 +68,16 @@ const pages = {
   globalThis.duetTestReport = (r) => { window.duetTestResults = {passed: r.passed, failed: r.failed, cases: r.cases}; };
 </script>
 <script src="/web_test.js"></script>`,
+  '/worker.html': `<!doctype html><meta charset="utf-8"><title>duet web suite in a Worker</title>
+<script>
+  const worker = new Worker('/worker.js');
+  worker.onmessage = (e) => { window.duetTestResults = e.data; };
+  worker.onerror = (e) => { window.duetTestResults = {passed: 0, failed: 1, cases: [['worker', e.message]]}; };
+</script>`,
+  '/worker.js': `importScripts('/helpers.js');
+globalThis.duetTestServer = Promise.resolve(self.location.origin);
+globalThis.duetTestReport = (r) => postMessage({passed: r.passed, failed: r.failed, cases: r.cases});
+importScripts('/web_test.js');`,
   '/probe.html': `<!doctype html><meta charset="utf-8"><title>duet probe</title>
 <body style="margin:0"><div id="box" style="width:40px;height:40px;background:#36c"></div>
 <script>
@@ -92,7 +103,8 @@ const server = createTestServer((req, res, url) => {
   const isolation = {'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp'};
   const page = pages[url.pathname];
   if (page) {
-    res.writeHead(200, {'Content-Type': 'text/html', ...isolation});
+    const type = url.pathname.endsWith('.js') ? 'text/javascript' : 'text/html';
+    res.writeHead(200, {'Content-Type': type, ...isolation});
     res.end(page);
     return;
   }
@@ -138,15 +150,13 @@ async function withTimeout(promise, ms, what) {
   try { return await Promise.race([promise, timeout]); } finally { clearTimeout(timer); }
 }
 
-async function suite() {
+async function suite(where, label) {
   const page = await newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(m.text()));
-  await page.goto(`${origin}/suite.html`);
+  await page.goto(`${origin}/${where}`);
   const r = await withTimeout(page.waitForFunction(() => window.duetTestResults, null, {timeout: 0, polling: 100})
-      .then((h) => h.jsonValue()), 180000, 'suite');
-  for (const [name, error] of r.cases) report(error === '', `browser suite: ${name}`, error);
-  if (r.cases.length === 0) report(false, 'browser suite', 'no cases ran');
+      .then((h) => h.jsonValue()), 180000, label);
+  for (const [name, error] of r.cases) report(error === '', `${label}: ${name}`, error);
+  if (r.cases.length === 0) report(false, label, 'no cases ran');
   await page.close();
 }
 
@@ -231,7 +241,9 @@ async function demo() {
 }
 
 const checks = onlyLatency ? [['latency', latency]]
-                           : [['suite', suite], ['responsiveness', responsiveness], ['demo', demo], ['latency', latency]];
+                           : [['suite', () => suite('suite.html', 'page suite')],
+                              ['worker suite', () => suite('worker.html', 'Worker suite')],
+                              ['responsiveness', responsiveness], ['demo', demo], ['latency', latency]];
 for (const [name, check] of checks) {
   try {
     await check();
