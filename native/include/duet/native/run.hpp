@@ -31,10 +31,16 @@ struct NativeRun {
   /// Whether SIGINT cancelled main (then run() throws KeyboardInterrupt).
   bool interrupted() const noexcept;
 
- private:
   struct State;
+
+ private:
   std::unique_ptr<State> state_;
 };
+#if defined(_WIN32)
+/// The console control handler run() installs (exposed for tests: Windows
+/// calls it on a thread of its own with CTRL_C_EVENT).
+int __stdcall console_ctrl_handler(unsigned long event);
+#endif
 }  // namespace native::detail
 
 template <class T>

@@ -4,7 +4,7 @@
 //   Linux         epoll, eventfd wakeup             platform/src/epoll_backend.cpp
 //   POSIX         poll, self-pipe wakeup (fallback) platform/src/poll_backend.cpp
 //   macOS/BSD     kqueue, EVFILT_USER wakeup        platform/src/kqueue_backend.cpp
-//   Windows       event wait (IOCP: its own issue)  platform/src/win_event_backend.cpp
+//   Windows       I/O completion port              platform/src/iocp_backend.cpp
 //   Emscripten    never blocks; the web driver (web/) runs the loop as a
 //                 guest of the JavaScript event loop  platform/src/wasm_backend.cpp
 //
