@@ -168,13 +168,14 @@ class EchoServer:
     TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 
     def __init__(self, path):
-        self.path = path
+        self.path = path  # a program, or a command list ([wine-run.sh, server.exe])
         self.proc = None
         self.stderr = tempfile.TemporaryFile()
         self.port = None
 
     def __enter__(self):
-        self.proc = subprocess.Popen([self.path, "--port", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        command = list(self.path) if isinstance(self.path, (list, tuple)) else [self.path]
+        self.proc = subprocess.Popen(command + ["--port", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, bufsize=0)
         try:
             self.port = self._read_port()
@@ -276,6 +277,9 @@ def main():
     ap.add_argument("--browser-build-dir", default=None,
                     help="build dir of the wasm preset (with tests/web_probe.js): also measure the "
                          "JS-callback-to-work latency in headless Chromium (W9)")
+    ap.add_argument("--wine-build-dir", default=None,
+                    help="build dir of the windows-bench preset: also run duet's IOCP echo server under Wine "
+                         "against the same client (indicative figures, not Windows ones)")
     ap.add_argument("--wasm-build-dir", default=None,
                     help="build dir of the wasm-bench preset: also run W1-W4 as wasm under Node (W8)")
     args = ap.parse_args()
@@ -313,6 +317,16 @@ def main():
             if not os.path.exists(path):
                 sys.exit(f"missing {path}: build the 'wasm-bench' preset first")
             wasm.append(path)
+
+    if args.wine_build_dir:
+        exe = os.path.join(args.wine_build_dir, "bench", "duet_iocp_echo_server.exe")
+        if not os.path.exists(exe):
+            sys.exit(f"missing {exe}: build the 'windows-bench' preset first")
+        wine_run = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cmake", "wine-run.sh")
+        servers.append(("duet-iocp (Wine)", [wine_run, exe]))
+        notes.append("duet-iocp (Wine): duet's IOCP echo server under Wine 8 on this Linux machine, the same "
+                     "Linux client; Wine emulates IOCP in user space (wineserver), so these are indicative, "
+                     "not Windows figures; its server CPU excludes wineserver's")
 
     samples = {}  # (workload, metric) -> impl -> [value per run]
 
@@ -428,6 +442,12 @@ def main():
             verdict = "met" if ratio <= WASM_GOAL else "SHORT"
             lines.append(f"- wasm {workload} {metric}: {statistics.median(w):.2f} vs native {statistics.median(n):.2f} "
                          f"-> {ratio:.2f}x native (goal <= {WASM_GOAL}x): {verdict}")
+    for (workload, metric), by_impl in sorted(samples.items()):
+        w, n = by_impl.get("duet-iocp (Wine)"), by_impl.get("duet")
+        if w and workload.startswith("tcp_echo") and metric == "requests_per_s":
+            lines.append(f"- Wine, indicative only (issue 9): {workload} {metric}: duet's IOCP server under Wine "
+                         f"{statistics.median(w):.0f} vs duet's epoll server on Linux "
+                         f"{statistics.median(n) if n else float('nan'):.0f}")
     lat = samples.get(("browser_js_to_work", "median_ms"), {})
     if lat:
         mc = statistics.median(lat["duet-web (MessageChannel)"])
