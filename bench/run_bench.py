@@ -354,6 +354,7 @@ def main():
 
     if args.browser_build_dir:
         out = os.path.join(args.out or args.build_dir, "browser_latency.json")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
         probes = 20 if args.smoke else 300
         runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "web", "browser", "run.mjs")
         proc = subprocess.run(["node", runner, args.browser_build_dir, "--latency-only", "--latency", str(probes),

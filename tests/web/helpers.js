@@ -25,3 +25,9 @@ globalThis.duetTest = {
   reenter() { (globalThis.duetModule || globalThis.Module)._duet_test_reenter(); },
 };
 globalThis.duetTestStopAll = () => (globalThis.duetModule || globalThis.Module)._duet_test_stop_all();
+globalThis.nullValue = null;
+globalThis.duetTest.throwingObject = () => ({get boom() { throw new Error('getter threw'); }});
+globalThis.duetTest.watch = (p) => {
+  globalThis.duetTestWatched = false;
+  p.then(() => { globalThis.duetTestWatched = true; }, () => { globalThis.duetTestWatched = true; });
+};

@@ -28,8 +28,8 @@ unsigned compute(int rounds) {
 
 // One of the churning tasks: `steps` turns of `rounds` of computation, each
 // followed by a yield to the other tasks.
-Coro<void> churner(duet::Event* go, int steps, int rounds, int* finished) {
-  co_await go->wait();
+Coro<void> churner(duet::TimePoint go, int steps, int rounds, int* finished) {
+  co_await duet::sleep(go - duet::get_running_loop().time());
   for (int i = 0; i < steps; ++i) {
     compute(rounds);
     co_await duet::sleep(0ms);
@@ -39,18 +39,19 @@ Coro<void> churner(duet::Event* go, int steps, int rounds, int* finished) {
 
 Coro<int> churn(int tasks, int steps, int rounds) {
   auto finished = std::make_shared<int>(0);
-  duet::Event go;
   std::vector<duet::Task<void>> all;
   all.reserve(static_cast<std::size_t>(tasks));
   // Created in batches: one callback creating 100,000 tasks would itself
-  // be a 100 ms callback, which no budget can split. Then all of them are
-  // released at once, so that every iteration holds a step of each: about
-  // 100,000 callbacks, far longer than a frame.
+  // be a 100 ms callback, which no budget can split. All of them start
+  // together, on timers due at one moment (each timer's callback is a
+  // callback of its own, which a budget can split; an Event waking 100,000
+  // waiters would be one long callback), so that every iteration holds a
+  // step of each: about 100,000 callbacks, far longer than a frame.
+  const duet::TimePoint go = duet::get_running_loop().time() + 300ms;
   for (int i = 0; i < tasks; ++i) {
-    all.push_back(duet::create_task(churner(&go, steps, rounds, finished.get())));
+    all.push_back(duet::create_task(churner(go, steps, rounds, finished.get())));
     if (i % 1000 == 999) co_await duet::sleep(0ms);
   }
-  go.set();
   co_await duet::gather(std::move(all));
   co_return *finished;
 }

@@ -117,34 +117,40 @@ void Driver::tick() noexcept {
     wake();
     return;
   }
-  in_tick_ = true;
-  loop_.end_foreign_poll();
-  loop_.end_external_wait();
-  const Duration budget = options_.slice_budget;
-  const TimePoint deadline = budget == Duration::max() ? TimePoint::max() : saturating_add(loop_.time(), budget);
-  bool complete = true;
-  try {
-    // Iterations follow one another within the slice while callbacks are
-    // ready and the budget lasts (sleep(0) resumes in the same slice);
-    // without a budget a slice is exactly one iteration.
-    for (;;) {
-      complete = loop_.process_ready(deadline);
-      ++stats_.iterations;
-      if (!complete || !active_ || budget == Duration::max()) break;
-      const std::optional<Duration> next = loop_.poll_timeout();
-      if (!next || *next > Duration::zero() || loop_.time() >= deadline) break;
+  struct InTick {
+    bool& flag;
+    explicit InTick(bool& f) : flag(f) { flag = true; }
+    ~InTick() { flag = false; }
+  };
+  {
+    InTick in_tick(in_tick_);
+    loop_.end_foreign_poll();
+    loop_.end_external_wait();
+    const Duration budget = options_.slice_budget;
+    const TimePoint deadline = budget == Duration::max() ? TimePoint::max() : saturating_add(loop_.time(), budget);
+    bool complete = true;
+    try {
+      // Iterations follow one another within the slice while callbacks are
+      // ready and the budget lasts (sleep(0) resumes in the same slice);
+      // without a budget a slice is exactly one iteration.
+      for (;;) {
+        complete = loop_.process_ready(deadline);
+        ++stats_.iterations;
+        if (!complete || !active_ || budget == Duration::max()) break;
+        const std::optional<Duration> next = loop_.poll_timeout();
+        if (!next || *next > Duration::zero() || loop_.time() >= deadline) break;
+      }
+    } catch (...) {
+      // Only misuse gets here (callbacks' exceptions go to the handler);
+      // nothing may unwind into the host's event loop.
+      ExceptionContext context;
+      context.message = "web driver: a slice failed";
+      context.exception = std::current_exception();
+      loop_.call_exception_handler(context);
     }
-  } catch (...) {
-    // Only misuse gets here (callbacks' exceptions go to the handler);
-    // nothing may unwind into the host's event loop.
-    ExceptionContext context;
-    context.message = "web driver: a slice failed";
-    context.exception = std::current_exception();
-    loop_.call_exception_handler(context);
+    ++stats_.slices;
+    if (!complete) ++stats_.cut_short;
   }
-  ++stats_.slices;
-  if (!complete) ++stats_.cut_short;
-  in_tick_ = false;
   if (after_slice) {
     try {
       after_slice();
@@ -154,6 +160,12 @@ void Driver::tick() noexcept {
       context.exception = std::current_exception();
       loop_.call_exception_handler(context);
     }
+  }
+  // loop.stop() (asyncio: run_forever returns after this iteration): the
+  // driver stops; start() runs the loop again.
+  if (active_ && loop_.consume_stop()) {
+    stop();
+    return;
   }
   reschedule();
 }
@@ -231,7 +243,7 @@ WebRun::~WebRun() {
   if (!loop_->is_running()) loop_->close();
 }
 
-void WebRun::begin(TaskRef main, std::function<void()> on_done) {
+void WebRun::begin(TaskRef main, std::function<void(std::exception_ptr)> on_done) {
   main_ = std::move(main);
   on_done_ = std::move(on_done);
   driver_->after_slice = [this] { after_slice(); };
@@ -243,21 +255,33 @@ void WebRun::cancel() {
 }
 
 void WebRun::after_slice() {
-  if (finished_ || !main_.done()) return;
+  if (finished_) return;
+  if (loop_->consume_stop() && !main_.done()) {
+    // asyncio.run: run_until_complete raises "Event loop stopped before
+    // Future completed.", and the cleanup cancels main and the rest.
+    forced_error_ = std::make_exception_ptr(RuntimeError("Event loop stopped before Future completed."));
+    main_.cancel();
+  }
+  if (!main_.done()) return;
   // asyncio.run's end: every task still pending is cancelled and allowed to
   // finish; a task created meanwhile (by a cleanup) is cancelled too.
   for (duet::detail::TaskBase* task : loop_->pending_tasks())
     if (task->cancelling() == 0) task->cancel({});
-  if (loop_->pending_task_count() == 0) finish();
+  // Finished only once nothing is left to run: callbacks main scheduled on
+  // its way out and the done callbacks of the tasks that just finished (a
+  // to_promise() settling, an await_promise's cleanup) run first, as
+  // asyncio's run_until_complete runs the iteration in which main finished.
+  const std::optional<Duration> next = loop_->poll_timeout();
+  if (loop_->pending_task_count() == 0 && !(next && *next <= Duration::zero())) finish();
 }
 
 void WebRun::finish() {
   finished_ = true;
   driver_->stop();
   loop_->close();
-  std::function<void()> done = std::move(on_done_);
+  std::function<void(std::exception_ptr)> done = std::move(on_done_);
   try {
-    if (done) done();
+    if (done) done(forced_error_);
   } catch (...) {
     ExceptionContext context;
     context.message = "the web run's done callback threw";

@@ -21,11 +21,13 @@ mergeInto(LibraryManager.library, {
   // value, and releases the id.
   $DuetWeb__postset: 'Module["duetTake"] = function(id) { return DuetWeb.take(id); };',
   $DuetWeb: {
-    values: [undefined],
+    // Id 0 is undefined and never handed out. (Not "[undefined]": the
+    // library serializer writes that as an empty array.)
+    values: [],
     freeIds: [],
     live: 0,
     put: function(v) {
-      var id = DuetWeb.freeIds.length ? DuetWeb.freeIds.pop() : DuetWeb.values.length;
+      var id = DuetWeb.freeIds.length ? DuetWeb.freeIds.pop() : Math.max(DuetWeb.values.length, 1);
       DuetWeb.values[id] = v;
       DuetWeb.live++;
       return id;
@@ -46,7 +48,26 @@ mergeInto(LibraryManager.library, {
       if (ABORT) return;
       callUserCallback(f);
     },
-    str: function(ptr, len) { return UTF8ToString(ptr, len); },
+    // Exactly `len` bytes of UTF-8 (embedded NULs included, which
+    // UTF8ToString would stop at).
+    decoder: null,
+    str: function(ptr, len) {
+      if (!len) return '';
+      if (!DuetWeb.decoder) DuetWeb.decoder = new TextDecoder('utf-8');
+      return DuetWeb.decoder.decode(HEAPU8.subarray(ptr, ptr + len));
+    },
+    // Runs f; a JavaScript throw is kept for C++ (duet_web_js_failed, then
+    // duet_web_js_take_last_error) instead of unwinding through wasm.
+    failed: false,
+    guard: function(f, fallback) {
+      try {
+        return f();
+      } catch (e) {
+        DuetWeb.failed = true;
+        DuetWeb.lastError = e;
+        return fallback;
+      }
+    },
     // One function per way of running something on a later macrotask.
     zeroDelay: {},
     pickZeroDelay: function(kind) {
@@ -70,11 +91,19 @@ mergeInto(LibraryManager.library, {
       return f;
     },
     errorMessage: function(e) {
-      if (e && typeof e === 'object' && 'message' in e) return String(e.message);
-      try { return String(e); } catch (x) { return 'unprintable JavaScript value'; }
+      try {
+        if (e && typeof e === 'object' && 'message' in e) return String(e.message);
+        return String(e);
+      } catch (x) {
+        return 'unprintable JavaScript value';
+      }
     },
     errorName: function(e) {
-      if (e && typeof e === 'object' && 'name' in e) return String(e.name);
+      try {
+        if (e && typeof e === 'object' && 'name' in e) return String(e.name);
+      } catch (x) {
+        return 'Error';
+      }
       return typeof e;
     },
   },
@@ -110,12 +139,16 @@ mergeInto(LibraryManager.library, {
 
   duet_web_js_get__deps: ['$DuetWeb'],
   duet_web_js_get: function(id, ptr, len) {
-    var v = DuetWeb.get(id);
-    return DuetWeb.put(v === undefined || v === null ? undefined : v[DuetWeb.str(ptr, len)]);
+    return DuetWeb.guard(function() {
+      var v = DuetWeb.get(id);
+      return DuetWeb.put(v === undefined || v === null ? undefined : v[DuetWeb.str(ptr, len)]);
+    }, 0);
   },
 
   duet_web_js_set__deps: ['$DuetWeb'],
-  duet_web_js_set: function(id, ptr, len, value) { DuetWeb.get(id)[DuetWeb.str(ptr, len)] = DuetWeb.get(value); },
+  duet_web_js_set: function(id, ptr, len, value) {
+    DuetWeb.guard(function() { DuetWeb.get(id)[DuetWeb.str(ptr, len)] = DuetWeb.get(value); });
+  },
 
   // Calls obj[name](args...) (args: an array value, or 0) and returns the
   // result; a throw becomes a rejected-promise-like {error} record: the C++
@@ -144,7 +177,7 @@ mergeInto(LibraryManager.library, {
   duet_web_js_new_array: function() { return DuetWeb.put([]); },
 
   duet_web_js_push__deps: ['$DuetWeb'],
-  duet_web_js_push: function(arr, v) { DuetWeb.get(arr).push(DuetWeb.get(v)); },
+  duet_web_js_push: function(arr, v) { DuetWeb.guard(function() { DuetWeb.get(arr).push(DuetWeb.get(v)); }); },
 
   duet_web_js_type_of__deps: ['$DuetWeb'],
   duet_web_js_type_of: function(id) {
@@ -163,7 +196,14 @@ mergeInto(LibraryManager.library, {
   },
 
   duet_web_js_to_number__deps: ['$DuetWeb'],
-  duet_web_js_to_number: function(id) { return Number(DuetWeb.get(id)); },
+  duet_web_js_to_number: function(id) { return DuetWeb.guard(function() { return Number(DuetWeb.get(id)); }, NaN); },
+
+  duet_web_js_failed__deps: ['$DuetWeb'],
+  duet_web_js_failed: function() {
+    var f = DuetWeb.failed;
+    DuetWeb.failed = false;
+    return f ? 1 : 0;
+  },
 
   duet_web_js_truthy__deps: ['$DuetWeb'],
   duet_web_js_truthy: function(id) { return DuetWeb.get(id) ? 1 : 0; },
@@ -171,9 +211,11 @@ mergeInto(LibraryManager.library, {
   // String(value) as UTF-8: the length first, then the copy.
   duet_web_js_string_length__deps: ['$DuetWeb'],
   duet_web_js_string_length: function(id) {
-    var s = String(DuetWeb.get(id));
-    DuetWeb.pendingString = s;
-    return lengthBytesUTF8(s);
+    return DuetWeb.guard(function() {
+      var s = String(DuetWeb.get(id));
+      DuetWeb.pendingString = s;
+      return lengthBytesUTF8(s);
+    }, -1);
   },
   duet_web_js_string_copy__deps: ['$DuetWeb'],
   duet_web_js_string_copy: function(ptr, n) {

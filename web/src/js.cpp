@@ -4,12 +4,21 @@
 
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "js_imports.hpp"
 
 namespace duet::web {
 
 // ---- JsValue --------------------------------------------------------------
+
+namespace {
+// After a call that JavaScript may have thrown in (a getter, a setter,
+// String() of an object without toString): the throw as a JsError.
+void check_js() {
+  if (duet_web_js_failed()) throw JsError::from_value(JsValue::adopt(duet_web_js_take_last_error()));
+}
+}  // namespace
 
 JsValue::JsValue(std::string_view text) : id_(duet_web_js_from_string(text.data(), text.size())) {}
 JsValue::JsValue(double number) : id_(duet_web_js_from_number(number)) {}
@@ -25,11 +34,14 @@ JsValue::~JsValue() {
 }
 
 JsValue JsValue::operator[](std::string_view name) const {
-  return adopt(duet_web_js_get(id_, name.data(), name.size()));
+  JsValue v = adopt(duet_web_js_get(id_, name.data(), name.size()));
+  check_js();
+  return v;
 }
 
 void JsValue::set(std::string_view name, const JsValue& value) const {
   duet_web_js_set(id_, name.data(), name.size(), value.id_);
+  check_js();
 }
 
 namespace {
@@ -49,19 +61,27 @@ JsValue JsValue::call(std::string_view method, std::initializer_list<JsValue> ar
 
 JsValue JsValue::invoke(std::initializer_list<JsValue> args) const { return call_with(id_, {}, args); }
 
-void JsValue::push(const JsValue& value) const { duet_web_js_push(id_, value.id_); }
+void JsValue::push(const JsValue& value) const {
+  duet_web_js_push(id_, value.id_);
+  check_js();
+}
 
 JsValue::Type JsValue::type() const noexcept { return static_cast<Type>(duet_web_js_type_of(id_)); }
 
 std::string JsValue::to_string() const {
   const int n = duet_web_js_string_length(id_);
+  check_js();
   std::string out(static_cast<std::size_t>(n), '\0');
   // stringToUTF8 writes a terminator too: std::string has room for it.
   duet_web_js_string_copy(out.data(), n);
   return out;
 }
 
-double JsValue::to_number() const { return duet_web_js_to_number(id_); }
+double JsValue::to_number() const {
+  const double x = duet_web_js_to_number(id_);
+  check_js();
+  return x;
+}
 bool JsValue::truthy() const { return duet_web_js_truthy(id_) != 0; }
 
 std::vector<std::uint8_t> JsValue::to_bytes() const {
@@ -106,6 +126,7 @@ namespace {
 struct PendingPromise {
   Future<JsValue> future;
   std::function<void()> on_cancel;
+  Loop* loop;
 };
 
 std::unordered_map<unsigned, PendingPromise>& pending_promises() {
@@ -114,13 +135,44 @@ std::unordered_map<unsigned, PendingPromise>& pending_promises() {
 }
 unsigned g_next_token = 1;
 
+// Closing a loop drops the done callbacks that would clean up its waits:
+// this service does it instead (the table entries go, the on_cancel hooks
+// run — a fetch is aborted), so no wait outlives its loop.
+class PromiseWaits final : public LoopService {
+ public:
+  explicit PromiseWaits(Loop& loop) : loop_(loop) {}
+  void shutdown() noexcept override {
+    std::vector<std::function<void()>> hooks;
+    auto& table = pending_promises();
+    for (auto it = table.begin(); it != table.end();) {
+      if (it->second.loop == &loop_) {
+        if (it->second.on_cancel) hooks.push_back(std::move(it->second.on_cancel));
+        it = table.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& hook : hooks) {
+      try {
+        hook();
+      } catch (...) {
+      }
+    }
+  }
+
+ private:
+  Loop& loop_;
+};
+
 }  // namespace
 
 Future<JsValue> await_promise(const JsValue& promise, std::function<void()> on_cancel) {
-  Future<JsValue> future(get_running_loop());
+  Loop& loop = get_running_loop();
+  loop.use_service<PromiseWaits>();
+  Future<JsValue> future(loop);
   unsigned token = g_next_token++;
   if (token == 0) token = g_next_token++;
-  pending_promises().emplace(token, PendingPromise{future, std::move(on_cancel)});
+  pending_promises().emplace(token, PendingPromise{future, std::move(on_cancel), &loop});
   future.add_done_callback([token](const Future<JsValue>& done) {
     auto it = pending_promises().find(token);
     if (it == pending_promises().end()) return;  // settled by the promise

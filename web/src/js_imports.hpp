@@ -17,6 +17,7 @@ int duet_web_js_get(int id, const char* ptr, std::size_t len);
 void duet_web_js_set(int id, const char* ptr, std::size_t len, int value);
 int duet_web_js_call(int id, const char* ptr, std::size_t len, int args);
 int duet_web_js_take_last_error();
+int duet_web_js_failed();
 int duet_web_js_new_array();
 void duet_web_js_push(int array, int value);
 int duet_web_js_type_of(int id);

@@ -3,6 +3,7 @@
 #include <emscripten.h>
 
 #include <deque>
+#include <vector>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -22,15 +23,14 @@ WebSocketClosed::WebSocketClosed(int code, std::string reason)
 struct WebSocket::State {
   unsigned token = 0;
   JsValue ws;
-  Loop* loop = nullptr;
   bool open = false;
   bool closed = false;
   int close_code = 0;
   std::string close_reason;
   std::deque<WebSocketMessage> queue;
   std::optional<Future<void>> opened;       // connect() waits on it
-  std::optional<Future<void>> readable;     // a receive() waits on it
-  std::optional<Future<void>> closed_wait;  // close() waits on it
+  std::optional<Future<void>> readable;     // the receive() in progress waits on it
+  std::vector<Future<void>> close_waiters;  // each close() in progress has its own
 
   static void wake(std::optional<Future<void>>& f) {
     if (f && !f->done()) f->set_result();
@@ -61,14 +61,13 @@ WebSocket::State::~State() {
 Coro<WebSocket> WebSocket::connect(std::string url, std::vector<std::string> protocols) {
   auto state = std::make_shared<State>();
   state->token = g_next_socket++;
-  state->loop = &get_running_loop();
   std::string joined;
   for (const auto& p : protocols) joined += p + "\n";
   const int id = duet_web_js_ws_open(url.data(), url.size(), joined.data(), joined.size(), state->token);
   if (id < 0) throw JsError::from_value(JsValue::adopt(duet_web_js_take_last_error()));
   state->ws = JsValue::adopt(id);
   sockets().emplace(state->token, state.get());
-  state->opened.emplace(*state->loop);
+  state->opened.emplace(get_running_loop());
   Future<void> opened = *state->opened;
   try {
     co_await opened;
@@ -99,12 +98,14 @@ Coro<WebSocketMessage> WebSocket::receive() {
     }
     if (state->closed) throw WebSocketClosed(state->close_code, state->close_reason);
     if (state->readable) throw RuntimeError("WebSocket::receive: another task is already receiving");
-    state->readable.emplace(*state->loop);
+    state->readable.emplace(get_running_loop());
     Future<void> readable = *state->readable;
     try {
       co_await readable;
     } catch (...) {
-      state->readable.reset();  // cancelled: nothing was taken from the queue
+      // Cancelled: nothing was taken from the queue. Withdraw this wait
+      // only (a message may already have replaced it with another's).
+      if (state->readable && state->readable->base() == readable.base()) state->readable.reset();
       throw;
     }
   }
@@ -114,8 +115,8 @@ Coro<void> WebSocket::close(int code, std::string reason) {
   std::shared_ptr<State> state = state_;
   if (state->closed) co_return;
   state->ws.call("close", {JsValue(code), JsValue(reason)});
-  if (!state->closed_wait) state->closed_wait.emplace(*state->loop);
-  Future<void> done = *state->closed_wait;
+  Future<void> done(get_running_loop());
+  state->close_waiters.push_back(done);
   co_await done;
 }
 
@@ -162,7 +163,8 @@ extern "C" EMSCRIPTEN_KEEPALIVE void duet_web_ws_event(unsigned token, int kind,
         if (s.opened && !s.opened->done()) s.opened->set_exception(WebSocketClosed(s.close_code, s.close_reason));
         s.opened.reset();
         WebSocket::State::wake(s.readable);
-        WebSocket::State::wake(s.closed_wait);
+        for (duet::Future<void>& waiter : std::exchange(s.close_waiters, {}))
+          if (!waiter.done()) waiter.set_result();
         break;
       default:
         break;  // an error is followed by a close event, which reports it

@@ -351,6 +351,11 @@ class Loop {
   /// prepare_external_wait().
   void end_external_wait() noexcept;
 
+  /// For drivers that run the phases themselves: whether stop() was called
+  /// since the last call, clearing the request (run_forever clears it when
+  /// it returns).
+  bool consume_stop() noexcept { return std::exchange(stopping_, false); }
+
   /// The deadline of the earliest live timer (cancelled ones at the head
   /// are dropped first), or nullopt when no timer is pending.
   std::optional<TimePoint> next_timer_deadline();

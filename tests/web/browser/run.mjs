@@ -178,7 +178,7 @@ async function responsiveness() {
     maxGap = 0;
     frames = 0;
     const t0 = performance.now();
-    const finished = await Module.duetTake(Module._duet_probe_churn(100000, 3, 400, budget));
+    const finished = await Module.duetTake(Module._duet_probe_churn(100000, 3, 800, budget));
     const took = performance.now() - t0;
     await new Promise((r) => requestAnimationFrame(() => r()));
     running = false;
@@ -254,6 +254,9 @@ for (const [name, check] of checks) {
 
 await browser.close();
 server.close();
-if (outFile) fs.writeFileSync(outFile, JSON.stringify(results, null, 2));
+if (outFile) {
+  fs.mkdirSync(path.dirname(path.resolve(outFile)), {recursive: true});
+  fs.writeFileSync(outFile, JSON.stringify(results, null, 2));
+}
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -72,7 +72,9 @@ struct DriverOptions {
 
 /// Drives one loop from the JavaScript event loop. The loop must come from
 /// web::new_event_loop() (its backend is how the driver hears about work
-/// that arrives between slices).
+/// that arrives between slices). loop.stop() stops the driver after the
+/// current slice, as it makes run_forever() return. A Driver must not be
+/// destroyed from inside one of its own slices (stop() it there instead).
 class Driver {
  public:
   explicit Driver(Loop& loop, DriverOptions options = {});
@@ -161,8 +163,10 @@ Coro<void> yield_to_host();
 
 /// One guest run: a new web loop, its driver and a main task, as
 /// asyncio.run arranges them but without blocking. When main is done, the
-/// tasks still pending are cancelled and allowed to finish; then the driver
-/// stops, the loop is closed and `done` is called.
+/// tasks still pending are cancelled and allowed to finish, the callbacks
+/// left run; then the driver stops, the loop is closed and `done` is called.
+/// loop.stop() before main is done ends the run with RuntimeError("Event
+/// loop stopped before Future completed."), as asyncio.run does.
 class WebRun : public std::enable_shared_from_this<WebRun> {
  public:
   WebRun(LoopOptions loop_options, DriverOptions driver_options);
@@ -173,8 +177,9 @@ class WebRun : public std::enable_shared_from_this<WebRun> {
   void cancel();
   bool finished() const noexcept { return finished_; }
 
-  /// Internals of start().
-  void begin(TaskRef main, std::function<void()> on_done);
+  /// Internals of start(): on_done gets the error that replaces main's
+  /// outcome (loop.stop() before main finished), or nullptr.
+  void begin(TaskRef main, std::function<void(std::exception_ptr)> on_done);
 
  private:
   void after_slice();
@@ -182,7 +187,8 @@ class WebRun : public std::enable_shared_from_this<WebRun> {
   std::unique_ptr<Loop> loop_;
   std::unique_ptr<Driver> driver_;
   TaskRef main_;
-  std::function<void()> on_done_;
+  std::function<void(std::exception_ptr)> on_done_;
+  std::exception_ptr forced_error_;
   bool finished_ = false;
 };
 
@@ -199,9 +205,11 @@ std::shared_ptr<WebRun> start(Coro<T> main, std::function<void(Outcome<T>)> done
                               DriverOptions driver_options = {}, LoopOptions loop_options = {}) {
   auto run = std::make_shared<WebRun>(loop_options, driver_options);
   Task<T> task = run->loop().create_task(std::move(main), "main");
-  run->begin(task.ref(), [task, done = std::move(done)]() mutable {
+  run->begin(task.ref(), [task, done = std::move(done)](std::exception_ptr forced) mutable {
     if (!done) return;
-    if (task.cancelled()) {
+    if (forced) {
+      done(Outcome<T>::failure(forced));
+    } else if (task.cancelled()) {
       done(Outcome<T>::failure(std::make_exception_ptr(CancelledError())));
     } else if (std::exception_ptr e = task.exception()) {
       done(Outcome<T>::failure(e));

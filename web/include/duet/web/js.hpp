@@ -73,6 +73,9 @@ class JsValue {
   /// Gives the id up to the caller, who must release it.
   int release() noexcept { return std::exchange(id_, 0); }
 
+  // A JavaScript throw inside any of these (a getter, a setter, String()
+  // of an object without toString, a called function) becomes a JsError.
+
   /// this[name] (undefined when this is undefined or null).
   JsValue operator[](std::string_view name) const;
   void set(std::string_view name, const JsValue& value) const;
