@@ -18,8 +18,19 @@ set(flags "")
 if(SANITIZE)
   set(flags "-fsanitize=${SANITIZE}")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} -S "${CMAKE_CURRENT_LIST_DIR}/consumer" -B "${WORK_DIR}/build"
-                        -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
+# CONSUMER: the project under tests/install (default "consumer"); with
+# TOOLCHAIN (Emscripten) it is cross-built and run by RUNNER (node).
+if(NOT DEFINED CONSUMER)
+  set(CONSUMER consumer)
+endif()
+set(cross "")
+if(TOOLCHAIN)
+  set(cross "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN}" "-DCMAKE_FIND_ROOT_PATH=${prefix}" -DCMAKE_BUILD_TYPE=Release)
+else()
+  set(cross "-DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S "${CMAKE_CURRENT_LIST_DIR}/${CONSUMER}" -B "${WORK_DIR}/build"
+                        -DCMAKE_PREFIX_PATH=${prefix} ${cross}
                         "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${flags}"
                 RESULT_VARIABLE rc)
 if(rc)
@@ -29,7 +40,13 @@ execute_process(COMMAND ${CMAKE_COMMAND} --build "${WORK_DIR}/build" RESULT_VARI
 if(rc)
   message(FATAL_ERROR "building the consumer failed: ${rc}")
 endif()
-execute_process(COMMAND "${WORK_DIR}/build/consumer" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(RUNNER)
+  # Node 20 would fetch() the .wasm by its path: --no-experimental-fetch.
+  execute_process(COMMAND ${RUNNER} --no-experimental-fetch "${WORK_DIR}/build/consumer.js" RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out)
+else()
+  execute_process(COMMAND "${WORK_DIR}/build/consumer" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+endif()
 if(rc OR NOT out MATCHES "consumer ok")
   message(FATAL_ERROR "the consumer failed: ${rc}: ${out}")
 endif()
