@@ -137,7 +137,9 @@ def machine_line(build_dir):
 
 
 def run_once(binary, smoke, node=False):
-    cmd = (["node", "--stack-size=8000"] if node else []) + [binary] + (["--smoke"] if smoke else [])
+    prefix = list(binary[:-1]) if isinstance(binary, (list, tuple)) else []  # e.g. [wine-run.sh]
+    binary = binary[-1] if isinstance(binary, (list, tuple)) else binary
+    cmd = (["node", "--stack-size=8000"] if node else []) + prefix + [binary] + (["--smoke"] if smoke else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         sys.exit(f"{binary} failed with {out.returncode}:\n{out.stderr}")
@@ -324,6 +326,9 @@ def main():
             sys.exit(f"missing {exe}: build the 'windows-bench' preset first")
         wine_run = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cmake", "wine-run.sh")
         servers.append(("duet-iocp (Wine)", [wine_run, exe]))
+        wine_xthread = os.path.join(args.wine_build_dir, "bench", "duet_xthread_bench.exe")
+        if not os.path.exists(wine_xthread):
+            sys.exit(f"missing {wine_xthread}: build the 'windows-bench' preset first")
         notes.append("duet-iocp (Wine): duet's IOCP echo server under Wine 8 on this Linux machine, the same "
                      "Linux client; Wine emulates IOCP in user space (wineserver), so these are indicative, "
                      "not Windows figures; its server CPU excludes wineserver's")
@@ -339,6 +344,9 @@ def main():
         for impl, path in order:
             for rec in run_once(path, args.smoke):
                 record(impl, rec)
+        if args.wine_build_dir:
+            for rec in run_once([wine_run, wine_xthread], args.smoke):
+                record("duet-iocp (Wine)", rec)
         for path in wasm:
             for rec in run_once(path, args.smoke, node=True):
                 # Wall-clock times only: the memory figures read /proc and the
@@ -445,9 +453,9 @@ def main():
                          f"-> {ratio:.2f}x native (goal <= {WASM_GOAL}x): {verdict}")
     for (workload, metric), by_impl in sorted(samples.items()):
         w, n = by_impl.get("duet-iocp (Wine)"), by_impl.get("duet")
-        if w and workload.startswith("tcp_echo") and metric == "requests_per_s":
-            lines.append(f"- Wine, indicative only (issue 9): {workload} {metric}: duet's IOCP server under Wine "
-                         f"{statistics.median(w):.0f} vs duet's epoll server on Linux "
+        if w and (workload.startswith("xthread") or (workload.startswith("tcp_echo") and metric == "requests_per_s")):
+            lines.append(f"- Wine, indicative only (issue 9): {workload} {metric}: duet on IOCP under Wine "
+                         f"{statistics.median(w):.0f} vs duet on epoll on Linux "
                          f"{statistics.median(n) if n else float('nan'):.0f}")
     lat = samples.get(("browser_js_to_work", "median_ms"), {})
     if lat:

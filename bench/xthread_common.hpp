@@ -12,11 +12,16 @@
 // fast as it can; the last one to run stops the clock: ns per post.
 #pragma once
 
+#if defined(_WIN32)
+#include <windows.h>
+#include <synchapi.h>
+#else
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -30,6 +35,17 @@ namespace bench {
 
 /// Pins the calling thread to `cpu`, or unpins it (every CPU) with -1.
 inline void pin_to(int cpu) {
+#if defined(_WIN32)
+  // Windows (run under Wine here: issue 9's indicative figures).
+  DWORD_PTR mask = 0;
+  if (cpu < 0) {
+    DWORD_PTR system = 0;
+    ::GetProcessAffinityMask(::GetCurrentProcess(), &mask, &system);
+  } else {
+    mask = DWORD_PTR{1} << cpu;
+  }
+  ::SetThreadAffinityMask(::GetCurrentThread(), mask);
+#else
   cpu_set_t set;
   CPU_ZERO(&set);
   if (cpu < 0) {
@@ -38,16 +54,25 @@ inline void pin_to(int cpu) {
     CPU_SET(cpu, &set);
   }
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+#endif
 }
 
 /// Raw futex calls: a sleeping thread is woken by the kernel, never found
 /// by spinning, so the floor and the loops are measured the same way.
+#if defined(_WIN32)
+// Windows' futex: WaitOnAddress / WakeByAddressSingle.
+inline void futex_wait(std::atomic<int>& word, int expected) {
+  ::WaitOnAddress(reinterpret_cast<volatile int*>(&word), &expected, sizeof expected, INFINITE);
+}
+inline void futex_wake(std::atomic<int>& word) { ::WakeByAddressSingle(reinterpret_cast<int*>(&word)); }
+#else
 inline void futex_wait(std::atomic<int>& word, int expected) {
   syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
 }
 inline void futex_wake(std::atomic<int>& word) {
   syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
+#endif
 static_assert(sizeof(std::atomic<int>) == sizeof(int));
 
 inline double percentile(std::vector<double> v, double p) {
