@@ -188,6 +188,13 @@ namespace detail {
 
 int new_deferred() { return duet_web_js_deferred(); }
 
+JsValue new_deferred_promise(int& deferred) {
+  JsValue d = JsValue::adopt(new_deferred());
+  JsValue promise = d["promise"];
+  deferred = d.release();
+  return promise;
+}
+
 void settle_deferred(int deferred, bool ok, const JsValue& value) { duet_web_js_settle(deferred, ok ? 1 : 0, value.id()); }
 
 JsValue error_to_js(std::exception_ptr error) {

@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "duet/coro.hpp"
+#include "duet/gather.hpp"
 #include "duet/loop.hpp"
 #include "duet/outcome.hpp"
 #include "duet/task.hpp"
@@ -159,17 +160,7 @@ std::unique_ptr<GuestRun> start_guest_run(Coro<T> main, GuestHost host, std::fun
   if (!done) throw ValueError("start_guest_run: no done callback");
   auto run = std::make_unique<GuestRun>(new_guest_loop(options), std::move(host));
   Task<T> task = run->loop().create_task(std::move(main), "main");
-  run->start(task.ref(), [task, done = std::move(done)]() mutable {
-    if (task.cancelled()) {
-      done(Outcome<T>::failure(std::make_exception_ptr(CancelledError())));
-    } else if (std::exception_ptr e = task.exception()) {
-      done(Outcome<T>::failure(e));
-    } else if constexpr (std::is_void_v<T>) {
-      done(Outcome<T>::success(std::monostate{}));
-    } else {
-      done(Outcome<T>::success(task.result()));
-    }
-  });
+  run->start(task.ref(), [task, done = std::move(done)]() mutable { done(duet::detail::take_outcome<T>(task)); });
   return run;
 }
 

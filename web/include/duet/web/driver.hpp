@@ -206,18 +206,7 @@ std::shared_ptr<WebRun> start(Coro<T> main, std::function<void(Outcome<T>)> done
   auto run = std::make_shared<WebRun>(loop_options, driver_options);
   Task<T> task = run->loop().create_task(std::move(main), "main");
   run->begin(task.ref(), [task, done = std::move(done)](std::exception_ptr forced) mutable {
-    if (!done) return;
-    if (forced) {
-      done(Outcome<T>::failure(forced));
-    } else if (task.cancelled()) {
-      done(Outcome<T>::failure(std::make_exception_ptr(CancelledError())));
-    } else if (std::exception_ptr e = task.exception()) {
-      done(Outcome<T>::failure(e));
-    } else if constexpr (std::is_void_v<T>) {
-      done(Outcome<T>::success(std::monostate{}));
-    } else {
-      done(Outcome<T>::success(task.result()));
-    }
+    if (done) done(forced ? Outcome<T>::failure(forced) : duet::detail::take_outcome<T>(task));
   });
   detail::keep_run(run);
   return run;
@@ -227,20 +216,10 @@ std::shared_ptr<WebRun> start(Coro<T> main, std::function<void(Outcome<T>)> done
 /// to_js(result), rejected with an Error).
 template <class T>
 JsValue start_promise(Coro<T> main, DriverOptions driver_options = {}, LoopOptions loop_options = {}) {
-  JsValue deferred_value = JsValue::adopt(detail::new_deferred());
-  JsValue promise = deferred_value["promise"];
-  const int deferred = deferred_value.release();
+  int deferred = 0;  // owned by the done callback until it settles
+  JsValue promise = detail::new_deferred_promise(deferred);
   start<T>(
-      std::move(main),
-      [deferred](Outcome<T> outcome) {
-        if (std::exception_ptr e = outcome.exception()) {
-          detail::settle_deferred(deferred, false, detail::error_to_js(e));
-        } else if constexpr (std::is_void_v<T>) {
-          detail::settle_deferred(deferred, true, JsValue());
-        } else {
-          detail::settle_deferred(deferred, true, to_js(outcome.value()));
-        }
-      },
+      std::move(main), [deferred](Outcome<T> outcome) { detail::settle_outcome(deferred, std::move(outcome)); },
       driver_options, loop_options);
   return promise;
 }

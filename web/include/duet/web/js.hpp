@@ -31,6 +31,7 @@
 
 #include "duet/errors.hpp"
 #include "duet/future.hpp"
+#include "duet/gather.hpp"
 #include "duet/task.hpp"
 
 namespace duet::web {
@@ -151,10 +152,25 @@ JsValue to_js(const T& value) {
 namespace detail {
 /// A new JS Promise: {promise, resolve, reject} as a table id.
 int new_deferred();
+/// A new deferred: its promise, and in `deferred` its id, which the caller
+/// owns until it settles it.
+JsValue new_deferred_promise(int& deferred);
 void settle_deferred(int deferred, bool ok, const JsValue& value);
 /// The JS Error for a C++ exception (JsError: its original value;
 /// CancelledError: an Error named "CancelledError").
 JsValue error_to_js(std::exception_ptr error);
+
+/// Settles a deferred (new_deferred) with an outcome, as to_promise says.
+template <class T>
+void settle_outcome(int deferred, Outcome<T> outcome) {
+  if (std::exception_ptr e = outcome.exception()) {
+    settle_deferred(deferred, false, error_to_js(e));
+  } else if constexpr (std::is_void_v<T>) {
+    settle_deferred(deferred, true, JsValue());
+  } else {
+    settle_deferred(deferred, true, to_js(outcome.value()));
+  }
+}
 }  // namespace detail
 
 /// The task as a JavaScript Promise: resolved with to_js(result), rejected
@@ -163,21 +179,10 @@ JsValue error_to_js(std::exception_ptr error);
 /// The task keeps running whether or not JavaScript keeps the promise.
 template <class T>
 JsValue to_promise(Task<T> task) {
-  JsValue deferred_value = JsValue::adopt(detail::new_deferred());
-  JsValue promise = deferred_value["promise"];
-  // The deferred's id is owned by the done callback until it settles.
-  const int deferred = deferred_value.release();
-  task.add_done_callback([deferred](const Future<T>& done) {
-    if (done.cancelled()) {
-      detail::settle_deferred(deferred, false, detail::error_to_js(std::make_exception_ptr(CancelledError())));
-    } else if (std::exception_ptr e = done.exception()) {
-      detail::settle_deferred(deferred, false, detail::error_to_js(e));
-    } else if constexpr (std::is_void_v<T>) {
-      detail::settle_deferred(deferred, true, JsValue());
-    } else {
-      detail::settle_deferred(deferred, true, to_js(done.result()));
-    }
-  });
+  int deferred = 0;  // owned by the done callback until it settles
+  JsValue promise = detail::new_deferred_promise(deferred);
+  task.add_done_callback(
+      [deferred](const Future<T>& done) { detail::settle_outcome(deferred, duet::detail::take_outcome(done)); });
   return promise;
 }
 
