@@ -46,7 +46,9 @@ std::exception_ptr os_error(int code, const std::string& what) {
       return std::make_exception_ptr(OSError(ec, text));
   }
 }
-[[noreturn]] void throw_wsa(const std::string& what) { std::rethrow_exception(os_error(::WSAGetLastError(), what)); }
+[[noreturn]] void throw_wsa(const std::string& what) {
+  std::rethrow_exception(os_error(::WSAGetLastError(), what));
+}
 
 // One overlapped operation. It owns its OVERLAPPED and buffers and keeps
 // itself alive (self) from submission until its completion arrives.
@@ -82,7 +84,8 @@ struct Op final : EventTarget {
 };
 
 std::shared_ptr<Op> new_op(Socket& s, const char* what) {
-  if (!s.is_open()) throw OSError(std::error_code(WSAENOTSOCK, std::system_category()), std::string(what) + ": the socket is closed");
+  if (!s.is_open())
+    throw OSError(std::error_code(WSAENOTSOCK, std::system_category()), std::string(what) + ": the socket is closed");
   return std::make_shared<Op>(s.loop(), s.handle(), what);
 }
 
@@ -165,7 +168,8 @@ Socket Socket::tcp(Loop& loop, int family) {
   startup();
   auto* backend = dynamic_cast<platform::IocpBackend*>(&loop.backend());
   if (!backend) throw RuntimeError("duet::native::iocp::Socket needs a loop on the IOCP backend");
-  SOCKET s = ::WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  SOCKET s =
+      ::WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
   if (s == INVALID_SOCKET) throw_wsa("WSASocketW");
   try {
     backend->associate(reinterpret_cast<HANDLE>(s));
@@ -235,7 +239,8 @@ Coro<Socket> accept(Socket& listener) {
   op->buffer.resize(2 * kAddress);
   op->accepted = std::exchange(accepted.socket_, INVALID_SOCKET);  // the op owns it until done
   DWORD bytes = 0;
-  const BOOL ok = ::AcceptEx(listener.handle(), op->accepted, op->buffer.data(), 0, kAddress, kAddress, &bytes, &op->ov);
+  const BOOL ok =
+      ::AcceptEx(listener.handle(), op->accepted, op->buffer.data(), 0, kAddress, kAddress, &bytes, &op->ov);
   submitted(op, ok != FALSE);
   co_await wait(op);
   accepted.socket_ = std::exchange(op->accepted, INVALID_SOCKET);
@@ -287,6 +292,8 @@ Coro<void> send_all(Socket& socket, std::span<const char> data) {
   }
 }
 
-std::size_t operations_in_flight() noexcept { return g_in_flight.load(std::memory_order_relaxed); }
+std::size_t operations_in_flight() noexcept {
+  return g_in_flight.load(std::memory_order_relaxed);
+}
 
 }  // namespace duet::native::iocp

@@ -19,7 +19,9 @@ IocpBackend::IocpBackend() : port_(::CreateIoCompletionPort(INVALID_HANDLE_VALUE
   if (!port_) throw_last("CreateIoCompletionPort");
 }
 
-IocpBackend::~IocpBackend() { ::CloseHandle(port_); }
+IocpBackend::~IocpBackend() {
+  ::CloseHandle(port_);
+}
 
 void IocpBackend::associate(HANDLE handle) {
   if (!::CreateIoCompletionPort(handle, port_, kIoKey, 0)) throw_last("CreateIoCompletionPort(associate)");
@@ -46,9 +48,13 @@ void IocpBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& ou
   }
 }
 
-void IocpBackend::wake() noexcept { ::PostQueuedCompletionStatus(port_, 0, kWakeKey, nullptr); }
+void IocpBackend::wake() noexcept {
+  ::PostQueuedCompletionStatus(port_, 0, kWakeKey, nullptr);
+}
 
-std::unique_ptr<Backend> make_default_backend() { return std::make_unique<IocpBackend>(); }
+std::unique_ptr<Backend> make_default_backend() {
+  return std::make_unique<IocpBackend>();
+}
 
 std::unique_ptr<Backend> make_backend(std::string_view name) {
   if (name.empty() || name == "iocp") return make_default_backend();

@@ -4,11 +4,12 @@
 // pending accept, 200 concurrent connections, guest mode over IOCP, and
 // run()'s Ctrl+C (asyncio on Windows cancels main and raises
 // KeyboardInterrupt).
-#include <catch2/catch.hpp>
+#include "duet/native/iocp.hpp"
 
 #include <winsock2.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -19,7 +20,6 @@
 #include <thread>
 #include <vector>
 
-#include "duet/native/iocp.hpp"
 #include "duet/platform/iocp_backend.hpp"
 #include "support/test_loop.hpp"
 
@@ -29,7 +29,9 @@ namespace iocp = duet::native::iocp;
 
 namespace {
 
-std::span<const char> bytes(const std::string& s) { return {s.data(), s.size()}; }
+std::span<const char> bytes(const std::string& s) {
+  return {s.data(), s.size()};
+}
 
 // Receives until `n` bytes or EOF.
 Coro<std::string> recv_exactly(iocp::Socket& s, std::size_t n) {
@@ -222,7 +224,8 @@ TEST_CASE("IOCP: 200 concurrent connections echo 64 KiB each, no data lost", "[i
       co_await iocp::connect(c, where);
       auto sending = [](iocp::Socket& s, const std::string& m) -> Coro<void> {
         for (std::size_t off = 0; off < m.size(); off += 8192)
-          co_await iocp::send_all(s, std::span<const char>(m.data() + off, std::min<std::size_t>(8192, m.size() - off)));
+          co_await iocp::send_all(s,
+                                  std::span<const char>(m.data() + off, std::min<std::size_t>(8192, m.size() - off)));
         s.shutdown_send();
       };
       auto sender = duet::create_task(sending(c, message));

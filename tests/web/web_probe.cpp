@@ -84,9 +84,9 @@ Coro<double> latency(int n) {
 // that finished; budget_ms < 0 means no budget.
 extern "C" EMSCRIPTEN_KEEPALIVE int duet_probe_churn(int tasks, int steps, int rounds, double budget_ms) {
   duet::web::DriverOptions options;
-  options.slice_budget = budget_ms < 0 ? duet::Duration::max()
-                                       : std::chrono::duration_cast<duet::Duration>(
-                                             std::chrono::duration<double, std::milli>(budget_ms));
+  options.slice_budget =
+      budget_ms < 0 ? duet::Duration::max()
+                    : std::chrono::duration_cast<duet::Duration>(std::chrono::duration<double, std::milli>(budget_ms));
   return duet::web::start_promise(churn(tasks, steps, rounds), options).release();
 }
 
@@ -113,4 +113,6 @@ extern "C" EMSCRIPTEN_KEEPALIVE void duet_probe_post(double t0) {
   });
 }
 
-int main() { return 0; }
+int main() {
+  return 0;
+}

@@ -66,7 +66,9 @@ std::function<void(duet::Outcome<T>)> record(std::string name) {
   };
 }
 
-Coro<void> timer_main() { co_await duet::sleep(1h); }
+Coro<void> timer_main() {
+  co_await duet::sleep(1h);
+}
 
 Coro<void> promise_main() {
   duet::Future<JsValue> never = duet::web::await_promise(JsValue::global("duetTest").call("never"));
@@ -85,7 +87,9 @@ Coro<int> catcher_main() {
 }  // namespace
 
 // Called by a JS timer once the runs are under way.
-extern "C" EMSCRIPTEN_KEEPALIVE void duet_test_stop_all() { duet::web::stop(); }
+extern "C" EMSCRIPTEN_KEEPALIVE void duet_test_stop_all() {
+  duet::web::stop();
+}
 
 int main() {
   g_runs.push_back(duet::web::start<void>(timer_main(), record<void>("timer")));

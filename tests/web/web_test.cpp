@@ -36,8 +36,8 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-#define CHECK(cond)                                                                                  \
-  do {                                                                                               \
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
     if (!(cond)) throw Failure(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
   } while (0)
 
@@ -52,16 +52,22 @@ std::vector<Case>& cases() {
 struct Registrar {
   Registrar(const char* name, Coro<void> (*body)()) { cases().push_back({name, body}); }
 };
-#define WEB_CASE(fn, title)                     \
-  Coro<void> fn();                              \
+#define WEB_CASE(fn, title)                   \
+  Coro<void> fn();                            \
   const Registrar fn##_registrar(title, &fn); \
   Coro<void> fn()
 
-JsValue helpers() { return JsValue::global("duetTest"); }
+JsValue helpers() {
+  return JsValue::global("duetTest");
+}
 /// A page's own thread (not a Worker, not Node).
-bool in_page() { return JsValue::global("document").type() == JsValue::Type::object; }
+bool in_page() {
+  return JsValue::global("document").type() == JsValue::Type::object;
+}
 /// Node (the only host here with setImmediate).
-bool in_node() { return JsValue::global("setImmediate").type() == JsValue::Type::function; }
+bool in_node() {
+  return JsValue::global("setImmediate").type() == JsValue::Type::function;
+}
 
 /// Awaits a promise (a coroutine, so that it can go into a timeout scope).
 Coro<JsValue> settle(JsValue promise, std::function<void()> on_cancel = {}) {
@@ -96,7 +102,8 @@ Coro<std::shared_ptr<duet::web::WebRun>> run_inner(Coro<T> main, duet::web::Driv
 
 // ---- the driver -------------------------------------------------------------
 
-WEB_CASE(zero_delay_per_environment, "the zero-delay macrotask is MessageChannel in a page or Worker, setImmediate in Node") {
+WEB_CASE(zero_delay_per_environment,
+         "the zero-delay macrotask is MessageChannel in a page or Worker, setImmediate in Node") {
   duet::web::Driver* driver = duet::web::driver_of(duet::get_running_loop());
   CHECK(driver != nullptr);
   CHECK(driver->zero_delay_name() == (in_node() ? "setImmediate" : "MessageChannel"));
@@ -130,7 +137,8 @@ WEB_CASE(one_host_timer, "1000 timers arm one host timer; cancelling them all cl
   duet::web::Driver driver(*loop);
   driver.start();
   std::vector<duet::TimerHandle> timers;
-  for (int i = 0; i < 1000; ++i) timers.push_back(loop->call_later(std::chrono::milliseconds(2000 + (i * 37) % 5000), [] {}));
+  for (int i = 0; i < 1000; ++i)
+    timers.push_back(loop->call_later(std::chrono::milliseconds(2000 + (i * 37) % 5000), [] {}));
   co_await host_turn(10);  // the slice the first call_later woke
   const auto& s = driver.statistics();
   CHECK(s.host_timer_armed);
@@ -176,8 +184,7 @@ WEB_CASE(timers_fire_in_order_never_early, "timers fire in deadline order and ne
   // In deadline order (delays are distinct here).
   std::vector<int> expected(n);
   for (int i = 0; i < n; ++i) expected[i] = i;
-  std::sort(expected.begin(), expected.end(),
-            [](int a, int b) { return (a * 7919) % 30000 < (b * 7919) % 30000; });
+  std::sort(expected.begin(), expected.end(), [](int a, int b) { return (a * 7919) % 30000 < (b * 7919) % 30000; });
   CHECK(order == expected);
   const auto start = loop.time();
   co_await duet::sleep(15ms);
@@ -543,7 +550,8 @@ WEB_CASE(fetch_network_error, "fetch of a closed port raises JsError; bad header
   CHECK(bad);
 }
 
-WEB_CASE(run_finishes_after_leftover_callbacks, "a run finishes only after the callbacks main left and the done callbacks of cancelled tasks") {
+WEB_CASE(run_finishes_after_leftover_callbacks,
+         "a run finishes only after the callbacks main left and the done callbacks of cancelled tasks") {
   duet::web::DriverOptions one_iteration;
   one_iteration.slice_budget = duet::Duration::max();
   bool leftover_ran = false;
@@ -694,7 +702,8 @@ WEB_CASE(websocket_echo, "WebSocket: connect, text and binary echo, queued messa
   CHECK(code == 1000);
 }
 
-WEB_CASE(websocket_server_close, "WebSocket: a server's close reaches receive() with its code and reason; refused connect raises") {
+WEB_CASE(websocket_server_close,
+         "WebSocket: a server's close reaches receive() with its code and reason; refused connect raises") {
   if (JsValue::global("WebSocket").is_undefined()) co_return;  // covered by websocket_echo in Node
   duet::web::WebSocket ws = co_await duet::web::WebSocket::connect(co_await ws_base());
   ws.send("close-me");
@@ -748,9 +757,8 @@ Coro<std::string> run_case(Coro<void> (*body)()) {
 Coro<void> run_all() {
   int passed = 0, failed = 0;
   JsValue report = JsValue::array();
-  const std::string filter = JsValue::global("duetTestFilter").is_undefined()
-                                 ? std::string()
-                                 : JsValue::global("duetTestFilter").to_string();
+  const std::string filter =
+      JsValue::global("duetTestFilter").is_undefined() ? std::string() : JsValue::global("duetTestFilter").to_string();
   for (const Case& c : cases()) {
     if (!filter.empty() && std::string(c.name).find(filter) == std::string::npos) continue;
     const std::string error = co_await run_case(c.body);

@@ -32,7 +32,9 @@ std::vector<duet::Task<void>> g_dots;
 duet::Loop* g_loop = nullptr;
 int g_alive = 0;
 
-JsValue demo() { return JsValue::global("duetDemo"); }
+JsValue demo() {
+  return JsValue::global("duetDemo");
+}
 
 // One dot: its own pace (a timer per step), its own path.
 Coro<void> dot(int i) {
@@ -96,8 +98,12 @@ Coro<void> app() {
 }  // namespace
 
 // What the page reads each frame.
-extern "C" EMSCRIPTEN_KEEPALIVE const float* duet_demo_state() { return g_state.data(); }
-extern "C" EMSCRIPTEN_KEEPALIVE int duet_demo_dots() { return kDots; }
+extern "C" EMSCRIPTEN_KEEPALIVE const float* duet_demo_state() {
+  return g_state.data();
+}
+extern "C" EMSCRIPTEN_KEEPALIVE int duet_demo_dots() {
+  return kDots;
+}
 
 // The buttons. Called from DOM events, outside the loop's slices: the
 // driver wakes for the work they schedule.

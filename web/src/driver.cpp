@@ -301,7 +301,9 @@ void WebRun::finish() {
 }
 
 namespace detail {
-void keep_run(std::shared_ptr<WebRun> run) { live_runs().push_back(std::move(run)); }
+void keep_run(std::shared_ptr<WebRun> run) {
+  live_runs().push_back(std::move(run));
+}
 }  // namespace detail
 
 void stop() {

@@ -48,9 +48,9 @@ Coro<Response> fetch(std::string url, FetchOptions options) {
   }
   const char* body = options.body ? options.body->data() : nullptr;
   const std::size_t body_size = options.body ? options.body->size() : 0;
-  JsValue request = JsValue::adopt(duet_web_js_fetch(url.data(), url.size(), options.method.data(),
-                                                     options.method.size(), headers.data(), headers.size(), body,
-                                                     body_size, options.body ? 1 : 0));
+  JsValue request =
+      JsValue::adopt(duet_web_js_fetch(url.data(), url.size(), options.method.data(), options.method.size(),
+                                       headers.data(), headers.size(), body, body_size, options.body ? 1 : 0));
   JsValue controller = request["controller"];
   auto abort = [controller] {
     if (controller.truthy()) controller.call("abort");

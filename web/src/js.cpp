@@ -22,10 +22,18 @@ void check_js() {
 
 JsValue::JsValue(std::string_view text) : id_(duet_web_js_from_string(text.data(), text.size())) {}
 JsValue::JsValue(double number) : id_(duet_web_js_from_number(number)) {}
-JsValue JsValue::boolean(bool b) { return adopt(duet_web_js_from_bool(b ? 1 : 0)); }
-JsValue JsValue::bytes(const void* data, std::size_t size) { return adopt(duet_web_js_from_bytes(data, size)); }
-JsValue JsValue::global(std::string_view name) { return adopt(duet_web_js_global(name.data(), name.size())); }
-JsValue JsValue::array() { return adopt(duet_web_js_new_array()); }
+JsValue JsValue::boolean(bool b) {
+  return adopt(duet_web_js_from_bool(b ? 1 : 0));
+}
+JsValue JsValue::bytes(const void* data, std::size_t size) {
+  return adopt(duet_web_js_from_bytes(data, size));
+}
+JsValue JsValue::global(std::string_view name) {
+  return adopt(duet_web_js_global(name.data(), name.size()));
+}
+JsValue JsValue::array() {
+  return adopt(duet_web_js_new_array());
+}
 
 JsValue::JsValue(const JsValue& other) : id_(duet_web_js_dup(other.id_)) {}
 
@@ -59,14 +67,18 @@ JsValue JsValue::call(std::string_view method, std::initializer_list<JsValue> ar
   return call_with(id_, method, args);
 }
 
-JsValue JsValue::invoke(std::initializer_list<JsValue> args) const { return call_with(id_, {}, args); }
+JsValue JsValue::invoke(std::initializer_list<JsValue> args) const {
+  return call_with(id_, {}, args);
+}
 
 void JsValue::push(const JsValue& value) const {
   duet_web_js_push(id_, value.id_);
   check_js();
 }
 
-JsValue::Type JsValue::type() const noexcept { return static_cast<Type>(duet_web_js_type_of(id_)); }
+JsValue::Type JsValue::type() const noexcept {
+  return static_cast<Type>(duet_web_js_type_of(id_));
+}
 
 std::string JsValue::to_string() const {
   const int n = duet_web_js_string_length(id_);
@@ -82,7 +94,9 @@ double JsValue::to_number() const {
   check_js();
   return x;
 }
-bool JsValue::truthy() const { return duet_web_js_truthy(id_) != 0; }
+bool JsValue::truthy() const {
+  return duet_web_js_truthy(id_) != 0;
+}
 
 std::vector<std::uint8_t> JsValue::to_bytes() const {
   const int n = duet_web_js_bytes_length(id_);
@@ -92,14 +106,15 @@ std::vector<std::uint8_t> JsValue::to_bytes() const {
   return out;
 }
 
-int JsValue::live_count() noexcept { return duet_web_js_live_values(); }
+int JsValue::live_count() noexcept {
+  return duet_web_js_live_values();
+}
 
 // ---- JsError --------------------------------------------------------------
 
 namespace {
 std::string describe(const std::string& name, const std::string& message) {
-  if (name.empty() || name == "string" || name == "number" || name == "undefined" || name == "boolean")
-    return message;
+  if (name.empty() || name == "string" || name == "number" || name == "undefined" || name == "boolean") return message;
   return name + ": " + message;
 }
 }  // namespace
@@ -186,7 +201,9 @@ Future<JsValue> await_promise(const JsValue& promise, std::function<void()> on_c
 
 namespace detail {
 
-int new_deferred() { return duet_web_js_deferred(); }
+int new_deferred() {
+  return duet_web_js_deferred();
+}
 
 JsValue new_deferred_promise(int& deferred) {
   JsValue d = JsValue::adopt(new_deferred());
@@ -195,7 +212,9 @@ JsValue new_deferred_promise(int& deferred) {
   return promise;
 }
 
-void settle_deferred(int deferred, bool ok, const JsValue& value) { duet_web_js_settle(deferred, ok ? 1 : 0, value.id()); }
+void settle_deferred(int deferred, bool ok, const JsValue& value) {
+  duet_web_js_settle(deferred, ok ? 1 : 0, value.id());
+}
 
 JsValue error_to_js(std::exception_ptr error) {
   auto make = [](std::string_view name, std::string_view message) {

@@ -3,10 +3,10 @@
 #include <emscripten.h>
 
 #include <deque>
-#include <vector>
 #include <optional>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "duet/future.hpp"
 #include "duet/web/js.hpp"
@@ -79,12 +79,14 @@ Coro<WebSocket> WebSocket::connect(std::string url, std::vector<std::string> pro
 }
 
 void WebSocket::send(std::string_view text) {
-  if (!state_->open) throw WebSocketClosed(state_->closed ? state_->close_code : 1006, "send on a socket that is not open");
+  if (!state_->open)
+    throw WebSocketClosed(state_->closed ? state_->close_code : 1006, "send on a socket that is not open");
   state_->ws.call("send", {JsValue(text)});
 }
 
 void WebSocket::send_binary(const void* data, std::size_t size) {
-  if (!state_->open) throw WebSocketClosed(state_->closed ? state_->close_code : 1006, "send on a socket that is not open");
+  if (!state_->open)
+    throw WebSocketClosed(state_->closed ? state_->close_code : 1006, "send on a socket that is not open");
   state_->ws.call("send", {JsValue::bytes(data, size)});
 }
 
@@ -120,8 +122,12 @@ Coro<void> WebSocket::close(int code, std::string reason) {
   co_await done;
 }
 
-bool WebSocket::is_open() const noexcept { return state_->open; }
-std::string WebSocket::protocol() const { return state_->ws["protocol"].to_string(); }
+bool WebSocket::is_open() const noexcept {
+  return state_->open;
+}
+std::string WebSocket::protocol() const {
+  return state_->ws["protocol"].to_string();
+}
 std::uint64_t WebSocket::buffered_amount() const {
   return static_cast<std::uint64_t>(state_->ws["bufferedAmount"].to_number());
 }

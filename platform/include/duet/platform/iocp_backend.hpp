@@ -23,8 +23,10 @@
 // rest, so timers are never early — late by up to a tick.
 #pragma once
 
+// clang-format off: winsock2.h must come before windows.h
 #include <winsock2.h>
 #include <windows.h>
+// clang-format on
 
 #include <cstdint>
 #include <optional>

@@ -114,8 +114,8 @@ class Driver {
     std::uint64_t host_timers_armed = 0;  // setTimeout calls
     std::uint64_t host_timers_cleared = 0;
     std::uint64_t host_timer_fires = 0;
-    std::uint64_t nested_ticks = 0;       // re-entrant tick()s turned into a schedule
-    bool host_timer_armed = false;        // a setTimeout is outstanding now
+    std::uint64_t nested_ticks = 0;  // re-entrant tick()s turned into a schedule
+    bool host_timer_armed = false;   // a setTimeout is outstanding now
   };
   const Statistics& statistics() const noexcept { return stats_; }
   /// "MessageChannel", "setImmediate" or "setTimeout(0)".
