@@ -1,27 +1,94 @@
 #include "duet/native/socket.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 
 #include "duet/errors.hpp"
+#include "sys_socket.hpp"
+#ifdef _WIN32
+#include "duet/platform/iocp_backend.hpp"
+#else
+#include <fcntl.h>
+
 #include "duet/native/io.hpp"
 #include "posix_compat.hpp"
+#endif
 
 namespace duet::native {
 
 static_assert(sizeof(sockaddr_storage) <= 128);
 
-void throw_errno(const std::string& what) {
-  const int err = errno;
-  throw_os_error(std::error_code(err, std::generic_category()), what);
+// ---- errors ---------------------------------------------------------------------
+
+namespace sys {
+
+#ifdef _WIN32
+
+int last_error() noexcept {
+  return ::WSAGetLastError();
 }
+
+std::exception_ptr os_error(int code, const std::string& what) {
+  // Python's winerror -> OSError subclass (through its errno table), for
+  // the codes a socket program meets. code() stays the Windows error.
+  const std::error_code ec(code, std::system_category());
+  switch (code) {
+    case WSAECONNREFUSED:
+    case ERROR_CONNECTION_REFUSED:
+      return std::make_exception_ptr(ConnectionRefusedError(ec, what));
+    case WSAECONNRESET:
+    case ERROR_NETNAME_DELETED:
+      return std::make_exception_ptr(ConnectionResetError(ec, what));
+    case WSAECONNABORTED:
+    case ERROR_CONNECTION_ABORTED:
+      return std::make_exception_ptr(ConnectionAbortedError(ec, what));
+    case WSAESHUTDOWN:
+    case ERROR_BROKEN_PIPE:
+      return std::make_exception_ptr(BrokenPipeError(ec, what));
+    default:
+      return std::make_exception_ptr(OSError(ec, what));
+  }
+}
+
+void startup() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    WSADATA data;
+    if (const int rc = ::WSAStartup(MAKEWORD(2, 2), &data)) throw_os_error(rc, "WSAStartup()");
+  });
+}
+
+#else
+
+int last_error() noexcept {
+  return errno;
+}
+
+std::exception_ptr os_error(int code, const std::string& what) {
+  return make_os_error(std::error_code(code, std::generic_category()), what);
+}
+
+void startup() {}
+
+#endif
+
+void throw_os_error(int code, const std::string& what) {
+  std::rethrow_exception(os_error(code, what));
+}
+
+}  // namespace sys
+
+void throw_socket_error(const std::string& what) {
+  sys::throw_os_error(sys::last_error(), what);
+}
+
+#ifndef _WIN32
+void throw_errno(const std::string& what) {
+  sys::throw_os_error(errno, what);
+}
+#endif
 
 // ---- SocketAddress -------------------------------------------------------------
 
@@ -31,6 +98,7 @@ SocketAddress::SocketAddress() noexcept {
 }
 
 SocketAddress::SocketAddress(std::string_view numeric_host, std::uint16_t port) : SocketAddress() {
+  sys::startup();
   std::string host(numeric_host);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   auto* v4 = reinterpret_cast<sockaddr_in*>(storage_);
@@ -71,6 +139,7 @@ std::size_t SocketAddress::native_size() const noexcept {
 }
 
 std::string SocketAddress::host() const {
+  sys::startup();
   char text[INET6_ADDRSTRLEN] = "";
   if (family() == AF_INET)
     ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(storage_)->sin_addr, text, sizeof text);
@@ -99,29 +168,87 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {
 
 namespace {
 
-void make_non_blocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw_errno("fcntl(O_NONBLOCK)");
+const char* level_name(int how) {
+  return how == 0 ? "shutdown(SHUT_RD)" : how == 1 ? "shutdown(SHUT_WR)" : "shutdown(SHUT_RDWR)";
 }
+
+#ifdef _WIN32
+SOCKET native(NativeSocket fd) {
+  return static_cast<SOCKET>(fd);
+}
+#else
+int native(NativeSocket fd) {
+  return fd;
+}
+#endif
 
 }  // namespace
 
-Socket::Socket(int fd) : fd_(fd) {
-  if (fd < 0) throw ValueError("Socket: invalid fd " + std::to_string(fd));
-  try {
-    make_non_blocking(fd);
-  } catch (...) {
-    fd_ = -1;  // the caller keeps ownership when adoption fails
-    throw;
+Socket::Socket(NativeSocket fd) : fd_(fd) {
+  if (fd == kInvalidSocket) throw ValueError("Socket: invalid socket");
+#ifndef _WIN32
+  if (!compat::set_nonblocking_cloexec(fd)) {
+    fd_ = kInvalidSocket;  // the caller keeps ownership when adoption fails
+    throw_errno("fcntl(O_NONBLOCK)");
   }
+#endif
 }
 
-Socket::Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)), table_(std::move(other.table_)) {}
+#ifdef _WIN32
+Socket::Socket(Socket&& other) noexcept
+    : fd_(std::exchange(other.fd_, kInvalidSocket)), port_id_(std::exchange(other.port_id_, 0)) {}
 
 Socket& Socket::operator=(Socket&& other) noexcept {
   if (this != &other) {
     close();
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::exchange(other.fd_, kInvalidSocket);
+    port_id_ = std::exchange(other.port_id_, 0);
+  }
+  return *this;
+}
+
+Socket Socket::create(int family, int type, int protocol) {
+  sys::startup();
+  const SOCKET s = ::WSASocketW(family, type, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET) throw_socket_error("socket()");
+  return adopt(static_cast<NativeSocket>(s));
+}
+
+void Socket::associate(Loop& loop) {
+  auto* backend = dynamic_cast<platform::IocpBackend*>(&loop.backend());
+  if (!backend)
+    throw RuntimeError("the loop's backend (" + std::string(loop.backend().name()) +
+                       ") has no completion port; socket operations on Windows need the IOCP backend");
+  if (port_id_ == backend->id()) return;
+  if (port_id_ != 0)
+    throw RuntimeError("socket " + std::to_string(fd_) +
+                       " belongs to another loop's completion port (a socket serves one loop for life)");
+  backend->associate(reinterpret_cast<HANDLE>(native(fd_)));
+  port_id_ = backend->id();
+}
+
+void Socket::withdraw() noexcept {}
+
+void Socket::close() noexcept {
+  if (fd_ == kInvalidSocket) return;
+  // Pending overlapped operations complete with ERROR_OPERATION_ABORTED;
+  // each owns its memory until then.
+  ::closesocket(native(std::exchange(fd_, kInvalidSocket)));
+  port_id_ = 0;
+}
+
+NativeSocket Socket::detach() noexcept {
+  port_id_ = 0;
+  return std::exchange(fd_, kInvalidSocket);
+}
+#else
+Socket::Socket(Socket&& other) noexcept
+    : fd_(std::exchange(other.fd_, kInvalidSocket)), table_(std::move(other.table_)) {}
+
+Socket& Socket::operator=(Socket&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, kInvalidSocket);
     table_ = std::move(other.table_);
   }
   return *this;
@@ -130,51 +257,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
 Socket Socket::create(int family, int type, int protocol) {
   const int fd = compat::socket(family, type, protocol);
   if (fd < 0) throw_errno("socket()");
-  Socket s;
-  s.fd_ = fd;
-  return s;
-}
-
-Socket Socket::tcp(int family) {
-  return create(family, SOCK_STREAM);
-}
-
-void Socket::bind(const SocketAddress& address) {
-  if (::bind(fd_, static_cast<const sockaddr*>(address.native()), static_cast<socklen_t>(address.native_size())) < 0)
-    throw_errno("bind(" + address.to_string() + ")");
-}
-
-void Socket::listen(int backlog) {
-  if (::listen(fd_, backlog) < 0) throw_errno("listen()");
-}
-
-SocketAddress Socket::local_address() const {
-  SocketAddress address;
-  socklen_t length = SocketAddress::capacity();
-  if (::getsockname(fd_, static_cast<sockaddr*>(address.native()), &length) < 0) throw_errno("getsockname()");
-  return address;
-}
-
-SocketAddress Socket::peer_address() const {
-  SocketAddress address;
-  socklen_t length = SocketAddress::capacity();
-  if (::getpeername(fd_, static_cast<sockaddr*>(address.native()), &length) < 0) throw_errno("getpeername()");
-  return address;
-}
-
-void Socket::set_option(int level, int name, int value) {
-  if (::setsockopt(fd_, level, name, &value, sizeof value) < 0) throw_errno("setsockopt()");
-}
-
-int Socket::get_option(int level, int name) const {
-  int value = 0;
-  socklen_t length = sizeof value;
-  if (::getsockopt(fd_, level, name, &value, &length) < 0) throw_errno("getsockopt()");
-  return value;
-}
-
-void Socket::shutdown(int how) {
-  if (::shutdown(fd_, how) < 0) throw_errno("shutdown()");
+  return adopt(fd);
 }
 
 void Socket::attach(const std::shared_ptr<FdTable>& table) noexcept {
@@ -193,9 +276,57 @@ void Socket::close() noexcept {
   fd_ = -1;
 }
 
-int Socket::detach() noexcept {
+NativeSocket Socket::detach() noexcept {
   withdraw();
-  return std::exchange(fd_, -1);
+  return std::exchange(fd_, kInvalidSocket);
+}
+#endif
+
+Socket Socket::tcp(int family) {
+  return create(family, SOCK_STREAM, IPPROTO_TCP);
+}
+
+void Socket::bind(const SocketAddress& address) {
+  if (::bind(native(fd_), static_cast<const sockaddr*>(address.native()),
+             static_cast<sys::socklen>(address.native_size())) != 0)
+    throw_socket_error("bind(" + address.to_string() + ")");
+}
+
+void Socket::listen(int backlog) {
+  if (::listen(native(fd_), backlog) != 0) throw_socket_error("listen()");
+}
+
+SocketAddress Socket::local_address() const {
+  SocketAddress address;
+  sys::socklen length = SocketAddress::capacity();
+  if (::getsockname(native(fd_), static_cast<sockaddr*>(address.native()), &length) != 0)
+    throw_socket_error("getsockname()");
+  return address;
+}
+
+SocketAddress Socket::peer_address() const {
+  SocketAddress address;
+  sys::socklen length = SocketAddress::capacity();
+  if (::getpeername(native(fd_), static_cast<sockaddr*>(address.native()), &length) != 0)
+    throw_socket_error("getpeername()");
+  return address;
+}
+
+void Socket::set_option(int level, int name, int value) {
+  if (::setsockopt(native(fd_), level, name, reinterpret_cast<const char*>(&value), sizeof value) != 0)
+    throw_socket_error("setsockopt()");
+}
+
+int Socket::get_option(int level, int name) const {
+  int value = 0;
+  sys::socklen length = sizeof value;
+  if (::getsockopt(native(fd_), level, name, reinterpret_cast<char*>(&value), &length) != 0)
+    throw_socket_error("getsockopt()");
+  return value;
+}
+
+void Socket::shutdown(int how) {
+  if (::shutdown(native(fd_), how) != 0) throw_socket_error(level_name(how));
 }
 
 }  // namespace duet::native

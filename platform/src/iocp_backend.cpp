@@ -1,5 +1,6 @@
 #include "duet/platform/iocp_backend.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -15,7 +16,14 @@ namespace {
 }
 }  // namespace
 
-IocpBackend::IocpBackend() : port_(::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1)), entries_(64) {
+namespace {
+std::atomic<std::uint64_t> g_next_id{1};
+}  // namespace
+
+IocpBackend::IocpBackend()
+    : port_(::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1)),
+      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)),
+      entries_(64) {
   if (!port_) throw_last("CreateIoCompletionPort");
 }
 

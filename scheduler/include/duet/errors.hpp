@@ -23,6 +23,14 @@ class RuntimeError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The operation is not available on this platform or loop, e.g.
+/// add_reader on Windows' completion-port loop (Python's
+/// NotImplementedError, which is a RuntimeError).
+class NotImplementedError : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
 /// An operation not allowed in the object's current state
 /// (asyncio.InvalidStateError).
 class InvalidStateError : public std::logic_error {

@@ -1,22 +1,32 @@
 // duet/native/io.hpp — fd readiness at the loop level (asyncio's
 // add_reader/add_writer) and the awaitable socket operations (loop.sock_*).
 //
-// Every operation here is "try, then wait": the system call is made at once
-// on the non-blocking fd, and only when it would block does the operation
-// register interest with the loop's readiness backend and wait for the fd
-// to be ready, then try again (selector_events.py does the same). A
-// completion backend (IOCP) offers the same operations as "submit, then
-// complete" behind the same signatures.
+// On POSIX every operation is "try, then wait": the system call is made at
+// once on the non-blocking fd, and only when it would block does the
+// operation register interest with the loop's readiness backend and wait
+// for the fd to be ready, then try again (selector_events.py does the
+// same).
 //
-// Each loop has one FdTable (a loop service, made on first use). Per fd it
-// holds what waits for readability and for writability: a callback
-// (add_reader), one waiting operation, or a transport's handler. It keeps
-// the backend's interest equal to what is waiting, and when the backend
-// reports readiness it schedules the callback, wakes the operation, or
-// calls the handler.
+// On Windows the same operations are "submit, then complete" over the
+// loop's I/O completion port (asyncio's IocpProactor): sock_accept is
+// AcceptEx, sock_connect ConnectEx, sock_recv_into WSARecv, sock_sendall
+// WSASend. Each operation owns its OVERLAPPED and buffer and lives until
+// its completion arrives, also when its caller is gone: cancelling it calls
+// CancelIoEx and the memory is freed only when the cancelled completion has
+// come, so no completion ever writes to freed memory. A recv that completed
+// with data just as it was cancelled loses that data (asyncio's proactor
+// does the same); the socket stays usable. add_reader/add_writer raise
+// NotImplementedError there, as on asyncio's ProactorEventLoop.
+//
+// On POSIX each loop has one FdTable (a loop service, made on first use).
+// Per fd it holds what waits for readability and for writability: a
+// callback (add_reader), one waiting operation, or a transport's handler.
+// It keeps the backend's interest equal to what is waiting, and when the
+// backend reports readiness it schedules the callback, wakes the
+// operation, or calls the handler.
 //
 // Cancelling an operation (its task is cancelled, or a timeout fires)
-// withdraws its interest and leaves the socket usable; bytes not yet
+// withdraws it and leaves the socket usable; on POSIX bytes not yet
 // received stay in the kernel for the next operation.
 #pragma once
 
@@ -32,18 +42,22 @@
 
 #include "duet/context.hpp"
 #include "duet/coro.hpp"
+#include "duet/errors.hpp"
 #include "duet/future.hpp"
 #include "duet/loop.hpp"
 #include "duet/native/socket.hpp"
 
+#ifndef _WIN32
 namespace duet::platform {
 class ReadinessBackend;
 }
+#endif
 
 namespace duet::native {
 
 enum class Direction : std::uint8_t { read = 0, write = 1 };
 
+#ifndef _WIN32
 /// What a transport implements to do its I/O as soon as the backend
 /// reports readiness, inside process_events (no callback hop). It must not
 /// run user code: it reads or writes, then wakes futures.
@@ -109,8 +123,32 @@ class FdTable : public std::enable_shared_from_this<FdTable> {
 /// loop's backend is not a readiness backend.
 const std::shared_ptr<FdTable>& fd_table(Loop& loop);
 
+#endif
+
 // ---- asyncio's loop.add_reader / add_writer ------------------------------------------
 
+#ifdef _WIN32
+namespace detail {
+[[noreturn]] void readiness_not_implemented(const char* what);
+}
+/// Not on Windows' completion-port loop: NotImplementedError, as asyncio's
+/// ProactorEventLoop raises.
+template <class F, class... Args>
+void add_reader(Loop&, NativeSocket, F&&, Args&&...) {
+  detail::readiness_not_implemented("add_reader");
+}
+template <class F, class... Args>
+void add_writer(Loop&, NativeSocket, F&&, Args&&...) {
+  detail::readiness_not_implemented("add_writer");
+}
+bool remove_reader(Loop& loop, NativeSocket fd);
+bool remove_writer(Loop& loop, NativeSocket fd);
+
+/// Overlapped operations submitted and not yet completed, in the process
+/// (for tests and leak checks: it returns to its old value once every
+/// socket is closed and the loop has run).
+std::size_t overlapped_operations_in_flight() noexcept;
+#else
 /// fn(args...) runs as a callback whenever fd is readable, in a copy of
 /// the current context, until remove_reader (loop.add_reader).
 template <class F, class... Args>
@@ -149,6 +187,9 @@ class ReadyAwaiter {
   Direction direction_;
   Future<void> future_;
 };
+#endif
+
+// ---- awaitable socket operations (on the running loop) ---------------------------------
 
 /// Accepts a connection (loop.sock_accept): the new socket (non-blocking)
 /// and the peer's address.

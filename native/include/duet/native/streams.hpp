@@ -1,6 +1,6 @@
 // duet/native/streams.hpp — TCP streams (asyncio's streams.py over a
-// selector transport): open_connection, start_server, StreamReader,
-// StreamWriter, Server.
+// selector transport on POSIX, a proactor transport on Windows):
+// open_connection, start_server, StreamReader, StreamWriter, Server.
 //
 //   auto [reader, writer] = co_await open_connection("127.0.0.1", port);
 //   writer.write("ping\n");
@@ -17,9 +17,12 @@
 //    are received at once (in process_events) into the reader's buffer,
 //    waking a coroutine waiting in read*(). A buffer above 2 x limit
 //    pauses reading until it drains to the limit (asyncio's flow control).
+//    On Windows one WSARecv is always pending while reading is not paused,
+//    and its completion feeds the reader's buffer the same way.
 //  * Writing: write() sends at once when nothing is buffered; what the
 //    kernel does not take is buffered and sent as the socket becomes
-//    writable. drain() waits while the buffer is above the high-water mark
+//    writable. On Windows write() hands the buffer to one WSASend at a
+//    time, and what is written meanwhile waits for the next. drain() waits while the buffer is above the high-water mark
 //    (64 KiB) until it is at or below the low one (16 KiB).
 //  * Errors: a failed receive or send (ECONNRESET, EPIPE, ...) closes the
 //    connection: readers raise the error (ConnectionResetError ...), drain()
@@ -125,7 +128,7 @@ class StreamWriter {
   std::size_t write_buffer_size() const noexcept;
   /// set_write_buffer_limits(high, low); low defaults to high / 4.
   void set_write_buffer_limits(std::size_t high, std::ptrdiff_t low = -1);
-  int fileno() const noexcept;
+  NativeSocket fileno() const noexcept;
 
  private:
   friend class detail::Transport;

@@ -57,6 +57,9 @@ class IocpBackend final : public Backend {
   /// operations complete here. Throws OSError.
   void associate(HANDLE handle);
   HANDLE port() const noexcept { return port_; }
+  /// Unique in the process, never reused (sockets remember their port by
+  /// it: a new port may get a freed one's address).
+  std::uint64_t id() const noexcept { return id_; }
 
   /// Completions taken by wait() so far (wakeups excluded).
   std::uint64_t completions() const noexcept { return completions_; }
@@ -65,6 +68,7 @@ class IocpBackend final : public Backend {
   static constexpr ULONG_PTR kWakeKey = 0x5754'414b;  // "WAKE"
   static constexpr ULONG_PTR kIoKey = 1;
   HANDLE port_;
+  std::uint64_t id_;
   std::vector<OVERLAPPED_ENTRY> entries_;
   std::uint64_t completions_ = 0;
 };

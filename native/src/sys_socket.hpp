@@ -1,0 +1,42 @@
+// The platform's socket headers and the few helpers that differ between
+// POSIX (errno) and Winsock (WSAGetLastError, system_category codes).
+// Private to duet::native.
+#pragma once
+
+#ifdef _WIN32
+// clang-format off
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+// clang-format on
+#else
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
+#include <exception>
+#include <string>
+
+namespace duet::native::sys {
+
+#ifdef _WIN32
+using socklen = int;
+#else
+using socklen = socklen_t;
+#endif
+
+/// errno, or WSAGetLastError() on Windows.
+int last_error() noexcept;
+/// The OSError subclass Python raises for `code` (an errno, or a Windows or
+/// Winsock error), with the message "<what>: <description>".
+std::exception_ptr os_error(int code, const std::string& what);
+[[noreturn]] void throw_os_error(int code, const std::string& what);
+/// Winsock is started once per process (WSAStartup); nothing on POSIX.
+void startup();
+
+}  // namespace duet::native::sys
