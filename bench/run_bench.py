@@ -321,7 +321,7 @@ def main():
             wasm.append(path)
 
     if args.wine_build_dir:
-        exe = os.path.join(args.wine_build_dir, "bench", "duet_iocp_echo_server.exe")
+        exe = os.path.join(args.wine_build_dir, "bench", "duet_echo_server.exe")
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: build the 'windows-bench' preset first")
         wine_run = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cmake", "wine-run.sh")
@@ -329,7 +329,7 @@ def main():
         wine_xthread = os.path.join(args.wine_build_dir, "bench", "duet_xthread_bench.exe")
         if not os.path.exists(wine_xthread):
             sys.exit(f"missing {wine_xthread}: build the 'windows-bench' preset first")
-        notes.append("duet-iocp (Wine): duet's IOCP echo server under Wine 8 on this Linux machine, the same "
+        notes.append("duet-iocp (Wine): duet's echo server (streams over IOCP) under Wine 8 on this Linux machine, the same "
                      "Linux client; Wine emulates IOCP in user space (wineserver), so these are indicative, "
                      "not Windows figures; its server CPU excludes wineserver's")
 

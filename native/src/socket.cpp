@@ -30,26 +30,73 @@ int last_error() noexcept {
   return ::WSAGetLastError();
 }
 
-std::exception_ptr os_error(int code, const std::string& what) {
-  // Python's winerror -> OSError subclass (through its errno table), for
-  // the codes a socket program meets. code() stays the Windows error.
-  const std::error_code ec(code, std::system_category());
-  switch (code) {
-    case WSAECONNREFUSED:
-    case ERROR_CONNECTION_REFUSED:
-      return std::make_exception_ptr(ConnectionRefusedError(ec, what));
-    case WSAECONNRESET:
-    case ERROR_NETNAME_DELETED:
-      return std::make_exception_ptr(ConnectionResetError(ec, what));
-    case WSAECONNABORTED:
-    case ERROR_CONNECTION_ABORTED:
-      return std::make_exception_ptr(ConnectionAbortedError(ec, what));
-    case WSAESHUTDOWN:
-    case ERROR_BROKEN_PIPE:
-      return std::make_exception_ptr(BrokenPipeError(ec, what));
-    default:
-      return std::make_exception_ptr(OSError(ec, what));
+// Windows and Winsock errors, compared equal to the errc Python's errno
+// table gives them (GCC 12's system_category maps none of the socket
+// ones), so that `e.code() == std::errc::connection_refused` and the choice
+// of OSError subclass work as on POSIX; value() stays the Windows error.
+class WindowsCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "windows"; }
+  std::string message(int code) const override { return std::system_category().message(code); }
+  std::error_condition default_error_condition(int code) const noexcept override {
+    switch (code) {
+      case WSAECONNREFUSED:
+      case ERROR_CONNECTION_REFUSED:
+        return std::errc::connection_refused;
+      case WSAECONNRESET:
+      case ERROR_NETNAME_DELETED:
+        return std::errc::connection_reset;
+      case WSAECONNABORTED:
+      case ERROR_CONNECTION_ABORTED:
+        return std::errc::connection_aborted;
+      case WSAESHUTDOWN:
+      case ERROR_BROKEN_PIPE:
+        return std::errc::broken_pipe;
+      case WSAEWOULDBLOCK:
+        return std::errc::operation_would_block;
+      case WSAENOTSOCK:
+        return std::errc::not_a_socket;
+      case WSAEBADF:
+      case ERROR_INVALID_HANDLE:
+        return std::errc::bad_file_descriptor;
+      case WSAEADDRINUSE:
+        return std::errc::address_in_use;
+      case WSAEADDRNOTAVAIL:
+        return std::errc::address_not_available;
+      case WSAETIMEDOUT:
+      case ERROR_SEM_TIMEOUT:
+        return std::errc::timed_out;
+      case WSAENOTCONN:
+        return std::errc::not_connected;
+      case WSAEINVAL:
+        return std::errc::invalid_argument;
+      case WSAEMFILE:
+        return std::errc::too_many_files_open;
+      case WSAENOBUFS:
+        return std::errc::no_buffer_space;
+      case WSAEACCES:
+      case ERROR_ACCESS_DENIED:
+        return std::errc::permission_denied;
+      case WSAEHOSTUNREACH:
+      case ERROR_HOST_UNREACHABLE:
+        return std::errc::host_unreachable;
+      case WSAENETUNREACH:
+      case ERROR_NETWORK_UNREACHABLE:
+        return std::errc::network_unreachable;
+      case WSAEAFNOSUPPORT:
+        return std::errc::address_family_not_supported;
+      case ERROR_OPERATION_ABORTED:
+      case kErrorHandlesClosed:
+        return std::errc::operation_canceled;
+      default:
+        return std::error_condition(code, *this);
+    }
   }
+};
+
+std::exception_ptr os_error(int code, const std::string& what) {
+  static const WindowsCategory category;
+  return make_os_error(std::error_code(code, category), what);
 }
 
 void startup() {

@@ -28,10 +28,7 @@
 #include "duet/native/streams.hpp"
 
 #ifdef _WIN32
-namespace duet::native::iocp {
-struct Op;
-class IoService;
-}  // namespace duet::native::iocp
+#include "iocp_ops.hpp"
 #endif
 
 namespace duet::native {
@@ -219,7 +216,9 @@ class ServerState;
 void connection_closed(ServerState& server) noexcept;
 
 class Transport final :
-#ifndef _WIN32
+#ifdef _WIN32
+    public iocp::ShutdownHook,
+#else
     public FdHandler,
 #endif
     public ReadFlow,
@@ -240,7 +239,9 @@ class Transport final :
     return Streams{StreamReader(reader_, self), StreamWriter(self)};
   }
 
-#ifndef _WIN32
+#ifdef _WIN32
+  void on_loop_shutdown() noexcept override { loop_shutdown(); }
+#else
   // -- FdHandler: called in process_events.
   void on_ready(Direction direction) override;
   void on_shutdown() noexcept override { loop_shutdown(); }
@@ -316,10 +317,11 @@ class Transport final :
   void submit_recv() noexcept;
   void recv_done(int error, std::size_t bytes) noexcept;
   void submit_send() noexcept;
-  void send_done(int error, std::size_t bytes) noexcept;
-  iocp::IoService* service_ = nullptr;
-  std::shared_ptr<iocp::Op> recv_op_;  // the WSARecv in flight, if any
-  std::size_t in_flight_ = 0;          // bytes of the WSASend in flight
+  void send_done(iocp::Op& op, int error, std::size_t bytes) noexcept;
+  iocp::IoService* service_ = nullptr;  // valid while hooked_ (the loop is open)
+  std::string recv_buffer_;             // lent to each WSARecv, returned by its completion
+  std::string send_spare_;              // the last WSASend's buffer, for the next
+  std::size_t in_flight_ = 0;           // bytes of the WSASend in flight
   bool recv_pending_ = false;
   bool hooked_ = false;  // in the service's list of what to close with the loop
 #else
@@ -373,6 +375,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   static Coro<void> run_handler(std::shared_ptr<ServerState> server, StreamReader reader, StreamWriter writer);
 #ifdef _WIN32
   void submit_accept(Listener& l);
+  void accept_done(Listener& l, iocp::Op& op, int error);
 #else
   void accept_ready(Listener& l);
   std::shared_ptr<FdTable> table_;

@@ -692,7 +692,11 @@ Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint
   auto state = std::make_shared<detail::ServerState>(loop, std::move(handler), options);
   for (const SocketAddress& address : addresses) {
     Socket socket = Socket::tcp(address.family());
+#ifndef _WIN32
+    // Not on Windows: there SO_REUSEADDR lets another socket take the port
+    // (asyncio does not set it on Windows either).
     if (options.reuse_address) socket.set_option(SOL_SOCKET, SO_REUSEADDR, 1);
+#endif
     // An IPv6 socket serves IPv6 only, so that "" can bind 0.0.0.0 and ::
     // side by side (asyncio does the same).
     if (address.family() == AF_INET6) socket.set_option(IPPROTO_IPV6, IPV6_V6ONLY, 1);

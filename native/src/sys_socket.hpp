@@ -26,6 +26,9 @@ namespace duet::native::sys {
 
 #ifdef _WIN32
 using socklen = int;
+/// ERROR_HANDLES_CLOSED (STATUS_HANDLES_CLOSED), missing from MinGW's
+/// headers: what Wine 8 reports for I/O aborted by closing its socket.
+inline constexpr int kErrorHandlesClosed = 676;
 #else
 using socklen = socklen_t;
 #endif

@@ -1,12 +1,13 @@
-// The IOCP backend and the completion-port sockets (duet/native/iocp.hpp),
-// for real on 127.0.0.1 — under Wine here. The cases follow the issue:
+// The IOCP backend and the socket operations over it (duet/native/io.hpp:
+// the same sock_* as on POSIX), for real on 127.0.0.1 — under Wine here. The cases follow the issue:
 // wakeup while blocked, a cancelled recv then reuse, closing with a
 // pending accept, 200 concurrent connections, guest mode over IOCP, and
 // run()'s Ctrl+C (asyncio on Windows cancels main and raises
 // KeyboardInterrupt).
-#include "duet/native/iocp.hpp"
-
+// clang-format off
 #include <winsock2.h>
+#include <windows.h>
+// clang-format on
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -21,24 +22,21 @@
 #include <vector>
 
 #include "duet/platform/iocp_backend.hpp"
+#include "native/socket_helpers.hpp"
 #include "support/test_loop.hpp"
 
 using namespace std::chrono_literals;
 using duet::Coro;
-namespace iocp = duet::native::iocp;
+using namespace duet::native;
 
 namespace {
 
-std::span<const char> bytes(const std::string& s) {
-  return {s.data(), s.size()};
-}
-
 // Receives until `n` bytes or EOF.
-Coro<std::string> recv_exactly(iocp::Socket& s, std::size_t n) {
+Coro<std::string> recv_exactly(Socket& s, std::size_t n) {
   std::string out;
   std::vector<char> buf(16384);
   while (out.size() < n) {
-    const std::size_t got = co_await iocp::recv(s, std::span<char>(buf.data(), std::min(buf.size(), n - out.size())));
+    const std::size_t got = co_await sock_recv_into(s, std::span<char>(buf.data(), std::min(buf.size(), n - out.size())));
     if (got == 0) break;
     out.append(buf.data(), got);
   }
@@ -46,16 +44,22 @@ Coro<std::string> recv_exactly(iocp::Socket& s, std::size_t n) {
 }
 
 // A listening socket on 127.0.0.1, any port.
-iocp::Socket listener(duet::Loop& loop) {
-  iocp::Socket l = iocp::Socket::tcp(loop);
-  l.bind(iocp::Address::ipv4("127.0.0.1", 0));
+Socket listener() {
+  Socket l = Socket::tcp(AF_INET);
+  l.bind(SocketAddress("127.0.0.1", 0));
   l.listen();
   return l;
 }
 
+// Accepts one connection on l.
+Coro<Socket> accept_one(Socket& l) {
+  auto accepted = co_await sock_accept(l);
+  co_return std::move(accepted.first);
+}
+
 // Runs the loop until nothing is in flight (cancelled completions arrive).
 Coro<void> settle(std::size_t in_flight) {
-  for (int i = 0; i < 200 && iocp::operations_in_flight() > in_flight; ++i) co_await duet::sleep(5ms);
+  for (int i = 0; i < 200 && overlapped_operations_in_flight() > in_flight; ++i) co_await duet::sleep(5ms);
 }
 
 }  // namespace
@@ -96,42 +100,43 @@ TEST_CASE("IOCP: call_soon_threadsafe wakes a loop blocked in its wait; wakes ar
 
 TEST_CASE("IOCP: echo over 127.0.0.1, addresses, EOF", "[iocp]") {
   auto loop = duet::native::new_event_loop();
-  const std::size_t in_flight = iocp::operations_in_flight();
+  const std::size_t in_flight = overlapped_operations_in_flight();
   auto main = [&]() -> Coro<void> {
-    iocp::Socket l = listener(*loop);
-    const iocp::Address where = l.local_address();
+    Socket l = listener();
+    const SocketAddress where = l.local_address();
     CHECK(where.to_string().rfind("127.0.0.1:", 0) == 0);
     auto server = [&]() -> Coro<void> {
-      iocp::Socket peer = co_await iocp::accept(l);
+      Socket peer = co_await accept_one(l);
       std::string got = co_await recv_exactly(peer, 5);
-      co_await iocp::send_all(peer, bytes("echo:" + got));
-      peer.shutdown_send();
+      const std::string reply = "echo:" + got;
+      co_await sock_sendall(peer, reply);
+      peer.shutdown(SHUT_WR);
     };
     auto task = duet::create_task(server());
-    iocp::Socket c = iocp::Socket::tcp(*loop);
-    co_await iocp::connect(c, where);
+    Socket c = Socket::tcp(AF_INET);
+    co_await sock_connect(c, where);
     CHECK(c.peer_address().port() == where.port());
-    co_await iocp::send_all(c, bytes("hello"));
+    co_await sock_sendall(c, "hello");
     std::string reply = co_await recv_exactly(c, 100);  // stops at EOF
     CHECK(reply == "echo:hello");
     co_await task;
   };
   loop->run_until_complete(main());
   loop->run_until_complete(settle(in_flight));
-  CHECK(iocp::operations_in_flight() == in_flight);
+  CHECK(overlapped_operations_in_flight() == in_flight);
 }
 
 TEST_CASE("IOCP: connecting to a closed port raises ConnectionRefusedError", "[iocp]") {
   auto loop = duet::native::new_event_loop();
   auto main = [&]() -> Coro<bool> {
-    iocp::Address nobody;
+    SocketAddress nobody;
     {
-      iocp::Socket l = listener(*loop);
+      Socket l = listener();
       nobody = l.local_address();
     }  // closed: nothing listens there now
-    iocp::Socket c = iocp::Socket::tcp(*loop);
+    Socket c = Socket::tcp(AF_INET);
     try {
-      co_await iocp::connect(c, nobody);
+      co_await sock_connect(c, nobody);
     } catch (const duet::ConnectionRefusedError&) {
       co_return true;
     }
@@ -142,26 +147,26 @@ TEST_CASE("IOCP: connecting to a closed port raises ConnectionRefusedError", "[i
 
 TEST_CASE("IOCP: a cancelled recv is withdrawn (CancelIoEx) and the socket stays usable", "[iocp]") {
   auto loop = duet::native::new_event_loop();
-  const std::size_t in_flight = iocp::operations_in_flight();
+  const std::size_t in_flight = overlapped_operations_in_flight();
   auto main = [&]() -> Coro<void> {
-    iocp::Socket l = listener(*loop);
-    auto accepting = duet::create_task(iocp::accept(l));
-    iocp::Socket c = iocp::Socket::tcp(*loop);
-    co_await iocp::connect(c, l.local_address());
-    iocp::Socket peer = co_await accepting;
+    Socket l = listener();
+    auto accepting = duet::create_task(accept_one(l));
+    Socket c = Socket::tcp(AF_INET);
+    co_await sock_connect(c, l.local_address());
+    Socket peer = co_await accepting;
     // Nothing is sent: the recv times out (its task is cancelled).
     std::vector<char> buf(64);
     const bool timed_out =
-        co_await duet::test::raises<duet::TimeoutError>(duet::timeout(50ms, iocp::recv(c, std::span<char>(buf))));
+        co_await duet::test::raises<duet::TimeoutError>(duet::timeout(50ms, sock_recv_into(c, std::span<char>(buf))));
     CHECK(timed_out);
     // The cancelled operation completes (aborted) and is freed.
     co_await settle(in_flight + 0);
-    CHECK(iocp::operations_in_flight() == in_flight);
+    CHECK(overlapped_operations_in_flight() == in_flight);
     // The socket still works both ways.
-    co_await iocp::send_all(peer, bytes("after the cancel"));
+    co_await sock_sendall(peer, "after the cancel");
     std::string got = co_await recv_exactly(c, 16);
     CHECK(got == "after the cancel");
-    co_await iocp::send_all(c, bytes("and back"));
+    co_await sock_sendall(c, "and back");
     std::string back = co_await recv_exactly(peer, 8);
     CHECK(back == "and back");
   };
@@ -170,26 +175,26 @@ TEST_CASE("IOCP: a cancelled recv is withdrawn (CancelIoEx) and the socket stays
 
 TEST_CASE("IOCP: closing a listener with a pending accept fails the accept, safely", "[iocp]") {
   auto loop = duet::native::new_event_loop();
-  const std::size_t in_flight = iocp::operations_in_flight();
+  const std::size_t in_flight = overlapped_operations_in_flight();
   auto main = [&]() -> Coro<void> {
-    iocp::Socket l = listener(*loop);
-    auto accepting = duet::create_task(iocp::accept(l));
+    Socket l = listener();
+    auto accepting = duet::create_task(accept_one(l));
     co_await duet::sleep(20ms);
-    CHECK(iocp::operations_in_flight() == in_flight + 1);
+    CHECK(overlapped_operations_in_flight() == in_flight + 1);
     l.close();
     const bool failed = co_await duet::test::raises<duet::OSError>(accepting);
     CHECK(failed);
-    CHECK(iocp::operations_in_flight() == in_flight);
+    CHECK(overlapped_operations_in_flight() == in_flight);
     // A task cancelled while its accept is pending: the operation outlives
     // the task until the aborted completion arrives.
-    iocp::Socket l2 = listener(*loop);
-    auto accepting2 = duet::create_task(iocp::accept(l2));
+    Socket l2 = listener();
+    auto accepting2 = duet::create_task(accept_one(l2));
     co_await duet::sleep(10ms);
     accepting2.cancel();
     const bool cancelled = co_await duet::test::raises<duet::CancelledError>(accepting2);
     CHECK(cancelled);
     co_await settle(in_flight);
-    CHECK(iocp::operations_in_flight() == in_flight);
+    CHECK(overlapped_operations_in_flight() == in_flight);
   };
   loop->run_until_complete(main());
 }
@@ -199,34 +204,33 @@ TEST_CASE("IOCP: 200 concurrent connections echo 64 KiB each, no data lost", "[i
   constexpr int kClients = 200;
   constexpr std::size_t kBytes = 64 * 1024;
   auto main = [&]() -> Coro<int> {
-    iocp::Socket l = listener(*loop);
-    const iocp::Address where = l.local_address();
-    auto echo = [](iocp::Socket peer) -> Coro<void> {
+    Socket l = listener();
+    const SocketAddress where = l.local_address();
+    auto echo = [](Socket peer) -> Coro<void> {
       std::vector<char> buf(16384);
       for (;;) {
-        const std::size_t n = co_await iocp::recv(peer, std::span<char>(buf));
+        const std::size_t n = co_await sock_recv_into(peer, std::span<char>(buf));
         if (n == 0) break;
-        co_await iocp::send_all(peer, std::span<const char>(buf.data(), n));
+        co_await sock_sendall(peer, std::string_view(buf.data(), n));
       }
-      peer.shutdown_send();
+      peer.shutdown(SHUT_WR);
     };
     std::vector<duet::Task<void>> handlers;
     auto server = [&]() -> Coro<void> {
       for (int i = 0; i < kClients; ++i) {
-        iocp::Socket peer = co_await iocp::accept(l);
+        Socket peer = co_await accept_one(l);
         handlers.push_back(duet::create_task(echo(std::move(peer))));
       }
     };
     auto client = [&](int id) -> Coro<bool> {
       std::string message(kBytes, '\0');
       for (std::size_t i = 0; i < kBytes; ++i) message[i] = static_cast<char>('a' + (id * 7 + i) % 26);
-      iocp::Socket c = iocp::Socket::tcp(*loop);
-      co_await iocp::connect(c, where);
-      auto sending = [](iocp::Socket& s, const std::string& m) -> Coro<void> {
+      Socket c = Socket::tcp(AF_INET);
+      co_await sock_connect(c, where);
+      auto sending = [](Socket& s, const std::string& m) -> Coro<void> {
         for (std::size_t off = 0; off < m.size(); off += 8192)
-          co_await iocp::send_all(s,
-                                  std::span<const char>(m.data() + off, std::min<std::size_t>(8192, m.size() - off)));
-        s.shutdown_send();
+          co_await sock_sendall(s, std::string_view(m.data() + off, std::min<std::size_t>(8192, m.size() - off)));
+        s.shutdown(SHUT_WR);
       };
       auto sender = duet::create_task(sending(c, message));
       std::string back = co_await recv_exactly(c, kBytes + 1);
@@ -285,19 +289,19 @@ TEST_CASE("IOCP: guest mode over the completion port (a backend thread polls, th
   const auto host_thread = std::this_thread::get_id();
   bool on_host = true;
   auto main = [&]() -> Coro<std::string> {
-    duet::Loop& loop = duet::get_running_loop();
     on_host = on_host && std::this_thread::get_id() == host_thread;
-    iocp::Socket l = listener(loop);
+    Socket l = listener();
     auto server = [&]() -> Coro<void> {
-      iocp::Socket peer = co_await iocp::accept(l);
+      Socket peer = co_await accept_one(l);
       std::string got = co_await recv_exactly(peer, 4);
       co_await duet::sleep(10ms);  // a timer in guest mode too
-      co_await iocp::send_all(peer, bytes(got + "-pong"));
+      const std::string reply = got + "-pong";
+      co_await sock_sendall(peer, reply);
     };
     auto task = duet::create_task(server());
-    iocp::Socket c = iocp::Socket::tcp(loop);
-    co_await iocp::connect(c, l.local_address());
-    co_await iocp::send_all(c, bytes("ping"));
+    Socket c = Socket::tcp(AF_INET);
+    co_await sock_connect(c, l.local_address());
+    co_await sock_sendall(c, "ping");
     std::string reply = co_await recv_exactly(c, 9);
     co_await task;
     on_host = on_host && std::this_thread::get_id() == host_thread;

@@ -162,7 +162,7 @@ using ConnectionHandler = std::function<Coro<void>(StreamReader, StreamWriter)>;
 struct ServerOptions {
   std::size_t limit = kDefaultStreamLimit;
   int backlog = 100;
-  bool reuse_address = true;
+  bool reuse_address = true;  // SO_REUSEADDR; ignored on Windows (where it would let others take the port)
   bool start_serving = true;
   bool no_delay = true;
   /// After accept() fails for lack of resources (EMFILE, ENFILE, ENOBUFS,
