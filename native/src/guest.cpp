@@ -46,6 +46,7 @@ GuestRun::~GuestRun() {
   if (finished_) return;
   stop_backend();
   if (!loop_->is_closed()) {
+    deliver_leftover_events();
     loop_->end_foreign_poll();
     loop_->end_external_run();
     loop_->close();
@@ -189,9 +190,23 @@ void GuestRun::stop_backend() noexcept {
   if (impl_->drainer.joinable()) impl_->drainer.join();
 }
 
+void GuestRun::deliver_leftover_events() noexcept {
+  // What the backend thread's last poll took and no iteration processed: a
+  // completion backend (IOCP) reports each completion once, so dropping it
+  // would leave its operation in flight for ever. Delivered before the
+  // loop closes; the thread is joined, so the events are ours.
+  try {
+    loop_->process_events(impl_->events);
+  } catch (...) {
+    // Misuse only (see iterate()); the loop is closing anyway.
+  }
+  impl_->events.clear();
+}
+
 void GuestRun::finish() {
   finished_ = true;
   stop_backend();
+  deliver_leftover_events();
   loop_->end_foreign_poll();
   loop_->end_external_run();
   loop_->close();  // the default executor was drained above

@@ -2,6 +2,7 @@
 // asyncio's IocpProactor as coroutines. The operations' life rules are in
 // iocp_ops.hpp; add_reader/add_writer are not available (asyncio's
 // ProactorEventLoop raises NotImplementedError too).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -59,11 +60,8 @@ std::shared_ptr<Op> IoService::make(Socket& socket, std::string what) {
   return std::make_shared<Op>(*this, handle(socket), std::move(what));
 }
 
-int IoService::submitted(const std::shared_ptr<Op>& op, bool ok) noexcept {
-  if (!ok) {
-    const int error = ::WSAGetLastError();
-    if (error != WSA_IO_PENDING) return error;
-  }
+int IoService::submitted(const std::shared_ptr<Op>& op, int error) noexcept {
+  if (error != 0 && error != WSA_IO_PENDING) return error;
   op->submitted = true;
   try {
     in_flight_.emplace(op.get(), op);
@@ -132,9 +130,10 @@ IoService& service_of(Loop& loop) {
   return loop.use_service<IoService>();
 }
 
-Future<std::size_t> completion(const std::shared_ptr<Op>& op, bool ok) {
+Future<std::size_t> completion(const std::shared_ptr<Op>& op, int error_of_call) {
+  if (const int error = op->service->submitted(op, error_of_call))
+    std::rethrow_exception(sys::os_error(error, op->what));
   Future<std::size_t> done(op->service->loop());
-  if (const int error = op->service->submitted(op, ok)) std::rethrow_exception(sys::os_error(error, op->what));
   op->on_complete = [done, what = op->what](int error, std::size_t bytes) mutable {
     if (done.done()) return;  // cancelled: the result is dropped
     if (aborted(error))
@@ -189,16 +188,19 @@ void check_open(const Socket& socket, const char* op) {
     throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), std::string(op) + " on a closed socket");
 }
 
-LPFN_CONNECTEX connect_ex(SOCKET s) {
-  // The provider's ConnectEx; the same for every TCP socket of the process.
-  static LPFN_CONNECTEX cached = nullptr;
-  if (cached) return cached;
+LPFN_CONNECTEX load_connect_ex(SOCKET s) {
   GUID guid = WSAID_CONNECTEX;
   LPFN_CONNECTEX fn = nullptr;
   DWORD bytes = 0;
   if (::WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &fn, sizeof fn, &bytes, nullptr, nullptr))
     throw_socket_error("WSAIoctl(WSAID_CONNECTEX)");
-  cached = fn;
+  return fn;
+}
+
+LPFN_CONNECTEX connect_ex(SOCKET s) {
+  // The provider's ConnectEx, the same for every TCP socket of the process
+  // (loaded once, thread-safely; a failed load is tried again next time).
+  static const LPFN_CONNECTEX fn = load_connect_ex(s);
   return fn;
 }
 
@@ -213,9 +215,8 @@ Coro<std::pair<Socket, SocketAddress>> sock_accept(Socket& listener) {
   op->buffer.resize(2 * kAddress);
   op->accepted = static_cast<SOCKET>(accepted.detach());  // the op owns it until done
   DWORD bytes = 0;
-  const BOOL ok =
-      ::AcceptEx(handle(listener), op->accepted, op->buffer.data(), 0, kAddress, kAddress, &bytes, &op->ov);
-  Future<std::size_t> done = iocp::completion(op, ok != FALSE);
+  const BOOL ok = ::AcceptEx(handle(listener), op->accepted, op->buffer.data(), 0, kAddress, kAddress, &bytes, &op->ov);
+  Future<std::size_t> done = iocp::completion(op, iocp::call_error(ok != FALSE));
   co_await done;
   Socket result = Socket::adopt(static_cast<NativeSocket>(std::exchange(op->accepted, INVALID_SOCKET)));
   SOCKET listening = handle(listener);
@@ -236,8 +237,8 @@ Coro<void> sock_connect(Socket& socket, SocketAddress address) {
       ::WSAGetLastError() != WSAEINVAL)  // WSAEINVAL: already bound
     throw_socket_error("bind(" + any.to_string() + ")");
   const BOOL ok = connect_ex(handle(socket))(handle(socket), static_cast<const sockaddr*>(address.native()),
-                                            static_cast<int>(address.native_size()), nullptr, 0, nullptr, &op->ov);
-  Future<std::size_t> done = iocp::completion(op, ok != FALSE);
+                                             static_cast<int>(address.native_size()), nullptr, 0, nullptr, &op->ov);
+  Future<std::size_t> done = iocp::completion(op, iocp::call_error(ok != FALSE));
   co_await done;
   if (::setsockopt(handle(socket), SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, nullptr, 0))
     throw_socket_error("setsockopt(SO_UPDATE_CONNECT_CONTEXT)");
@@ -249,11 +250,11 @@ Coro<std::size_t> sock_recv_into(Socket& socket, std::span<char> buffer) {
   std::shared_ptr<iocp::Op> op = service.make(socket, "recv()");
   // The op's own buffer: the caller's may be gone when a cancelled
   // receive completes.
-  op->buffer.resize(buffer.size());
+  op->buffer.resize(std::min(buffer.size(), iocp::kMaxIo));
   WSABUF wsabuf{static_cast<ULONG>(op->buffer.size()), op->buffer.data()};
   DWORD flags = 0;
   const int rc = ::WSARecv(handle(socket), &wsabuf, 1, nullptr, &flags, &op->ov, nullptr);
-  Future<std::size_t> done = iocp::completion(op, rc == 0);
+  Future<std::size_t> done = iocp::completion(op, iocp::call_error(rc == 0));
   const std::size_t n = co_await done;
   std::memcpy(buffer.data(), op->buffer.data(), n);
   co_return n;
@@ -271,10 +272,10 @@ Coro<void> sock_sendall(Socket& socket, std::string_view data) {
   iocp::IoService& service = iocp::service_of(get_running_loop());
   while (!data.empty()) {
     std::shared_ptr<iocp::Op> op = service.make(socket, "send()");
-    op->buffer.assign(data);
+    op->buffer.assign(data.substr(0, iocp::kMaxIo));
     WSABUF wsabuf{static_cast<ULONG>(op->buffer.size()), op->buffer.data()};
     const int rc = ::WSASend(handle(socket), &wsabuf, 1, nullptr, 0, &op->ov, nullptr);
-    Future<std::size_t> done = iocp::completion(op, rc == 0);
+    Future<std::size_t> done = iocp::completion(op, iocp::call_error(rc == 0));
     const std::size_t sent = co_await done;
     data.remove_prefix(sent);
   }

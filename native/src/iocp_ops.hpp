@@ -72,11 +72,11 @@ class IoService final : public LoopService {
   /// A new operation on `socket`, which is associated with this loop's
   /// port on first use (RuntimeError if it belongs to another loop).
   std::shared_ptr<Op> make(Socket& socket, std::string what);
-  /// After the overlapped call: `ok` (it returned success) or its error was
-  /// WSA_IO_PENDING, and a completion will come; the service owns the op
-  /// until then. Otherwise it failed at once and no completion will come:
-  /// returns that error (the op is not in flight).
-  int submitted(const std::shared_ptr<Op>& op, bool ok) noexcept;
+  /// After the overlapped call, with call_error(ok) read right after it:
+  /// 0 or WSA_IO_PENDING means a completion will come, and the service owns
+  /// the op until then (returns 0). Otherwise the call failed at once and no
+  /// completion will come: returns that error (the op is not in flight).
+  int submitted(const std::shared_ptr<Op>& op, int error) noexcept;
 
   void add_hook(ShutdownHook* hook);
   void remove_hook(ShutdownHook* hook) noexcept;
@@ -100,13 +100,25 @@ class IoService final : public LoopService {
 /// The running loop's service (made on first use).
 IoService& service_of(Loop& loop);
 
-/// For an awaited operation, after its overlapped call (`ok` as for
+/// For an awaited operation, after its overlapped call (`error` as for
 /// submitted()): a Future settled by the completion with the bytes
 /// transferred, or OSError named after op->what. Throws that OSError at
 /// once if the call failed. Cancelling the Future (the awaiting task is
 /// cancelled) cancels the I/O; the op stays owned by the service until it
 /// completes.
-Future<std::size_t> completion(const std::shared_ptr<Op>& op, bool ok);
+Future<std::size_t> completion(const std::shared_ptr<Op>& op, int error);
+
+/// The overlapped call's error: 0 when it returned success, else
+/// WSAGetLastError(). Read it right after the call, before anything else
+/// can touch the thread's last error: a pending operation mistaken for a
+/// failed one would be freed while the system still writes to it.
+inline int call_error(bool ok) noexcept {
+  return ok ? 0 : ::WSAGetLastError();
+}
+
+/// The most one WSABUF carries (its length is a ULONG); longer buffers go
+/// in several operations.
+inline constexpr std::size_t kMaxIo = std::size_t{1} << 30;
 
 /// The operation was aborted: cancelled (CancelIoEx), or its socket was
 /// closed. Windows reports ERROR_OPERATION_ABORTED for both; Wine 8 reports

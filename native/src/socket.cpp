@@ -42,7 +42,20 @@ class WindowsCategory final : public std::error_category {
     switch (code) {
       case WSAECONNREFUSED:
       case ERROR_CONNECTION_REFUSED:
+      case ERROR_PORT_UNREACHABLE:
         return std::errc::connection_refused;
+      case WSAEISCONN:
+        return std::errc::already_connected;
+      case WSAEALREADY:
+        return std::errc::connection_already_in_progress;
+      case WSAEINPROGRESS:
+        return std::errc::operation_in_progress;
+      case WSAENETDOWN:
+        return std::errc::network_down;
+      case WSAENETRESET:
+        return std::errc::network_reset;
+      case WSAEINTR:
+        return std::errc::interrupted;
       case WSAECONNRESET:
       case ERROR_NETNAME_DELETED:
         return std::errc::connection_reset;
@@ -67,6 +80,7 @@ class WindowsCategory final : public std::error_category {
       case ERROR_SEM_TIMEOUT:
         return std::errc::timed_out;
       case WSAENOTCONN:
+      case ERROR_CONNECTION_INVALID:
         return std::errc::not_connected;
       case WSAEINVAL:
         return std::errc::invalid_argument;

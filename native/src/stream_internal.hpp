@@ -233,18 +233,24 @@ class Transport final :
   void start();
   // Counted by the server from here on (after start() succeeded, so a
   // connection that failed to start is never counted, nor uncounted).
-  void attach_server(std::shared_ptr<ServerState> server) noexcept { server_ = std::move(server); }
+  void attach_server(std::shared_ptr<ServerState> server) noexcept {
+    server_ = std::move(server);
+  }
 
   Streams streams(const std::shared_ptr<Transport>& self) {
     return Streams{StreamReader(reader_, self), StreamWriter(self)};
   }
 
 #ifdef _WIN32
-  void on_loop_shutdown() noexcept override { loop_shutdown(); }
+  void on_loop_shutdown() noexcept override {
+    loop_shutdown();
+  }
 #else
   // -- FdHandler: called in process_events.
   void on_ready(Direction direction) override;
-  void on_shutdown() noexcept override { loop_shutdown(); }
+  void on_shutdown() noexcept override {
+    loop_shutdown();
+  }
 #endif
   // The loop is closing: the connection is lost now.
   void loop_shutdown() noexcept;
@@ -264,18 +270,26 @@ class Transport final :
   void write_eof();
   void close();
   void abort();
-  bool is_closing() const noexcept { return closing_; }
+  bool is_closing() const noexcept {
+    return closing_;
+  }
   Coro<void> wait_closed();
 
-  const Socket& socket() const noexcept { return socket_; }
+  const Socket& socket() const noexcept {
+    return socket_;
+  }
   // Cached, so that it is still known once the connection is closed
   // (asyncio keeps it in the transport's extra info).
   SocketAddress peer_address();
   SocketAddress local_address();
 #ifdef _WIN32
-  std::size_t pending() const noexcept { return buffer_.size() + in_flight_; }
+  std::size_t pending() const noexcept {
+    return buffer_.size() + in_flight_;
+  }
 #else
-  std::size_t pending() const noexcept { return buffer_.size() - sent_; }
+  std::size_t pending() const noexcept {
+    return buffer_.size() - sent_;
+  }
 #endif
   void set_limits(std::size_t high, std::ptrdiff_t low);
 
@@ -283,11 +297,11 @@ class Transport final :
   Coro<void> drain_impl(std::shared_ptr<Transport> keep);
 
   // -- platform
-  void init_io();                      // in the constructor
+  void init_io();                         // in the constructor
   void send_data(std::string_view data);  // write(): send or buffer (the transport is open)
-  void shutdown_write();               // write_eof() once the buffer is sent
-  void discard_write_buffer() noexcept;  // force_close()
-  void release_io() noexcept;          // connection_lost(): before the socket closes
+  void shutdown_write();                  // write_eof() once the buffer is sent
+  void discard_write_buffer() noexcept;   // force_close()
+  void release_io() noexcept;             // connection_lost(): before the socket closes
 
   // -- shared by the platforms' parts
   void eof_received();          // the peer shut down its sending side
@@ -295,7 +309,9 @@ class Transport final :
   void after_shutdown_write();
   void maybe_resume_writing();
   void wake_drain_waiters(std::exception_ptr error);
-  void fatal_error(std::exception_ptr error) noexcept { force_close(std::move(error)); }
+  void fatal_error(std::exception_ptr error) noexcept {
+    force_close(std::move(error));
+  }
   void force_close(std::exception_ptr error) noexcept;  // asyncio's _force_close
   void schedule_connection_lost(std::exception_ptr error) noexcept;
   void connection_lost(std::exception_ptr error) noexcept;
@@ -406,7 +422,9 @@ struct ServerState::Listener
 #ifdef _WIN32
   std::shared_ptr<iocp::Op> accept_op;  // the AcceptEx in flight, if any
 #else
-  void on_ready(Direction) override { server->accept_ready(*this); }
+  void on_ready(Direction) override {
+    server->accept_ready(*this);
+  }
 #endif
 };
 

@@ -8,6 +8,8 @@
 // A pending receive refers to its transport weakly (dropping the last
 // handle closes the socket, which aborts it); a pending send holds its
 // transport, so written bytes are sent even when every handle is dropped.
+#include <algorithm>
+
 #include "stream_internal.hpp"
 
 namespace duet::native::detail {
@@ -69,7 +71,7 @@ void Transport::submit_recv() noexcept {
     WSABUF wsabuf{static_cast<ULONG>(op->buffer.size()), op->buffer.data()};
     DWORD flags = 0;
     const int rc = ::WSARecv(handle(socket_), &wsabuf, 1, nullptr, &flags, &op->ov, nullptr);
-    if (const int error = service_->submitted(op, rc == 0)) {
+    if (const int error = service_->submitted(op, iocp::call_error(rc == 0))) {
       fatal_error(sys::os_error(error, "recv()"));
       return;
     }
@@ -117,9 +119,11 @@ void Transport::submit_send() noexcept {
     std::shared_ptr<iocp::Op> op = service_->make(socket_, "send()");
     op->buffer = std::move(send_spare_);
     op->buffer.swap(buffer_);  // the op sends everything buffered; buffer_ collects what comes next
-    WSABUF wsabuf{static_cast<ULONG>(op->buffer.size()), op->buffer.data()};
+    // Over kMaxIo (a WSABUF's limit) the completion comes back short and
+    // the rest goes next (send_done).
+    WSABUF wsabuf{static_cast<ULONG>(std::min(op->buffer.size(), iocp::kMaxIo)), op->buffer.data()};
     const int rc = ::WSASend(handle(socket_), &wsabuf, 1, nullptr, 0, &op->ov, nullptr);
-    if (const int error = service_->submitted(op, rc == 0)) {
+    if (const int error = service_->submitted(op, iocp::call_error(rc == 0))) {
       fatal_error(sys::os_error(error, "send()"));
       return;
     }
@@ -134,7 +138,9 @@ void Transport::submit_send() noexcept {
 
 void Transport::send_done(iocp::Op& op, int error, std::size_t bytes) noexcept {
   in_flight_ = 0;
-  if (connection_lost_) return;
+  // Force-closed meanwhile (the buffer was discarded): nothing more to do,
+  // and drain() waiters get the error from connection_lost.
+  if (connection_lost_ || lost_scheduled_) return;
   if (error) {
     fatal_error(sys::os_error(error, "send()"));
     return;
@@ -217,10 +223,10 @@ void ServerState::submit_accept(Listener& l) {
   op->buffer.resize(2 * kAddress);
   op->accepted = static_cast<SOCKET>(accepted.detach());
   DWORD bytes = 0;
-  const BOOL ok =
-      ::AcceptEx(handle(l.socket), op->accepted, op->buffer.data(), 0, kAddress, kAddress, &bytes, &op->ov);
-  if (const int error = service.submitted(op, ok != FALSE)) {
-    report(error, "accept() failed; this listening socket stops accepting");
+  const BOOL ok = ::AcceptEx(handle(l.socket), op->accepted, op->buffer.data(), 0, kAddress, kAddress, &bytes, &op->ov);
+  if (const int error = service.submitted(op, iocp::call_error(ok != FALSE))) {
+    report(error, "accept() failed; the listening socket is closed");
+    close_listener(l);
     return;
   }
   op->on_complete = [weak = weak_from_this(), listener = &l, raw = op.get()](int error, std::size_t) {
@@ -232,14 +238,20 @@ void ServerState::submit_accept(Listener& l) {
 void ServerState::accept_done(Listener& l, iocp::Op& op, int error) {
   l.accept_op.reset();  // `op` itself lives until this returns
   if (closed_) return;  // the op closes the socket it made
-  if (iocp::aborted(error)) return;  // paused (stop_listening): listen_all submits again
+  if (iocp::aborted(error)) {
+    // Paused by back_off (stop_listening): submitted again here if the
+    // retry timer already ran (its listen_all saw this op still in flight),
+    // else by the timer. Or its socket was closed: nothing to do.
+    submit_accept(l);
+    return;
+  }
   try {
     if (error == 0) {
       Socket socket = Socket::adopt(static_cast<NativeSocket>(std::exchange(op.accepted, INVALID_SOCKET)));
       SOCKET listening = handle(l.socket);
       std::optional<SocketAddress> peer;
-      if (::setsockopt(handle(socket), SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
-                       reinterpret_cast<const char*>(&listening), sizeof listening) == 0) {
+      if (::setsockopt(handle(socket), SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, reinterpret_cast<const char*>(&listening),
+                       sizeof listening) == 0) {
         try {
           peer = socket.peer_address();
         } catch (const OSError&) {
@@ -254,16 +266,19 @@ void ServerState::accept_done(Listener& l, iocp::Op& op, int error) {
       back_off(error);
       return;
     } else if (!peer_gave_up(error)) {
-      // asyncio's proactor logs the error and stops accepting on that socket.
-      report(error, "accept() failed; this listening socket stops accepting");
+      // asyncio's proactor logs the error and closes the listening socket
+      // (clients are then refused, not left in a backlog nobody accepts).
+      report(error, "accept() failed; the listening socket is closed");
+      close_listener(l);
       return;
     }
     submit_accept(l);
   } catch (...) {
     ExceptionContext context;
-    context.message = "accept failed; this listening socket stops accepting";
+    context.message = "accept failed; the listening socket is closed";
     context.exception = std::current_exception();
     loop_.call_exception_handler(context);
+    close_listener(l);
   }
 }
 

@@ -300,6 +300,62 @@ TEST_CASE("connecting to a closed port raises ConnectionRefusedError", "[io][soc
   duet::run(main_coro());
 }
 
+TEST_CASE("sock_recv waiting when the peer resets the connection raises ConnectionResetError", "[io][sock][fault]") {
+  auto main_coro = []() -> Coro<void> {
+    Socket server = listener();
+    Socket client = Socket::tcp(AF_INET);
+    co_await sock_connect(client, server.local_address());
+    auto accepted = co_await sock_accept(server);
+    auto receiving = [&client]() -> Coro<std::string> {
+      std::string got = co_await sock_recv(client, 10);
+      co_return got;
+    };
+    duet::Task<std::string> waiting = duet::create_task(receiving());
+    co_await duet::sleep(5ms);
+    duet::test::reset_on_close(accepted.first.fileno());
+    accepted.first.close();  // RST, not FIN
+    bool reset = false;
+    std::string what = "no error";
+    try {
+      std::string got = co_await waiting;
+      what = "received " + std::to_string(got.size()) + " bytes";
+    } catch (const duet::ConnectionResetError& e) {
+      reset = e.code() == std::errc::connection_reset;
+    } catch (const duet::OSError& e) {
+      what = std::string(e.what()) + " (" + std::to_string(e.code().value()) + ")";
+    }
+    INFO(what);
+    CHECK(reset);
+  };
+  duet::run(main_coro());
+}
+
+#ifdef _WIN32
+TEST_CASE("a socket belongs to the first loop that uses it: another loop's operation raises RuntimeError",
+          "[io][sock]") {
+  auto [a, b] = socket_pair();
+  auto first = duet::native::new_event_loop();
+  auto briefly = [&b]() -> Coro<void> {
+    try {
+      co_await duet::timeout(10ms, sock_recv(b, 1));
+    } catch (const duet::TimeoutError&) {
+    }
+  };
+  first->run_until_complete(briefly());
+  auto second = duet::native::new_event_loop();
+  auto other = [&b]() -> Coro<std::string> {
+    std::string message;
+    try {
+      co_await sock_recv(b, 1);
+    } catch (const duet::RuntimeError& e) {
+      message = e.what();
+    }
+    co_return message;
+  };
+  CHECK_THAT(second->run_until_complete(other()), Catch::Contains("another loop"));
+}
+#endif
+
 TEST_CASE("operations on a closed socket and bad addresses raise clear errors", "[io][sock]") {
   auto main_coro = []() -> Coro<void> {
     Socket closed;

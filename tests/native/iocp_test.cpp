@@ -36,7 +36,8 @@ Coro<std::string> recv_exactly(Socket& s, std::size_t n) {
   std::string out;
   std::vector<char> buf(16384);
   while (out.size() < n) {
-    const std::size_t got = co_await sock_recv_into(s, std::span<char>(buf.data(), std::min(buf.size(), n - out.size())));
+    const std::size_t got =
+        co_await sock_recv_into(s, std::span<char>(buf.data(), std::min(buf.size(), n - out.size())));
     if (got == 0) break;
     out.append(buf.data(), got);
   }

@@ -433,6 +433,69 @@ TEST_CASE("half-close works both ways", "[streams][tcp][half-close]") {
   });
 }
 
+TEST_CASE("write_eof right after a large write: the peer gets every byte, then EOF", "[streams][tcp][half-close]") {
+  with_loop([]() -> Coro<void> {
+    auto counting = [](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      std::string all = co_await reader.read();  // to EOF
+      writer.write(std::to_string(all.size()) + (all.find_first_not_of('e') == std::string::npos ? " ok" : " bad"));
+      co_await writer.drain();
+      writer.close();
+    };
+    Server server = co_await start_server(counting, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    constexpr std::size_t kBytes = 6 << 20;
+    writer.write(std::string(kBytes, 'e'));
+    CHECK(writer.write_buffer_size() > 0);
+    writer.write_eof();  // most of it is still buffered (or in flight): the FIN goes after it
+    std::string answer = co_await reader.read();
+    CHECK(answer == std::to_string(kBytes) + " ok");
+    writer.close();
+    co_await writer.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  });
+}
+
+TEST_CASE("abort() with megabytes still to send closes at once, and the peer sees the connection end",
+          "[streams][tcp][close]") {
+#ifdef _WIN32
+  const std::size_t ops_before = overlapped_operations_in_flight();
+#endif
+  const auto fds_before = duet::test::open_fd_count();
+  with_loop([]() -> Coro<void> {
+    auto ended = std::make_shared<duet::Event>();
+    auto how = std::make_shared<std::string>();
+    auto late_reader = [ended, how](StreamReader reader, StreamWriter writer) -> Coro<void> {
+      co_await duet::sleep(50ms);  // the client's buffers fill meanwhile
+      try {
+        std::string rest = co_await reader.read();
+        *how = "eof";
+      } catch (const duet::ConnectionResetError&) {
+        *how = "reset";
+      }
+      writer.close();
+      ended->set();
+    };
+    Server server = co_await start_server(late_reader, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.write(std::string(16 << 20, 'a'));
+    co_await duet::sleep(10ms);
+    CHECK(writer.write_buffer_size() > 0);
+    writer.abort();
+    CHECK(writer.is_closing());
+    co_await writer.wait_closed();  // no error: abort() is not a failure
+    CHECK_THROWS_AS(writer.write("late"), duet::RuntimeError);
+    co_await ended->wait();
+    CHECK((*how == "eof" || *how == "reset"));
+    server.close();
+    co_await server.wait_closed();
+  });
+  CHECK(duet::test::open_fd_count() == fds_before);
+#ifdef _WIN32
+  CHECK(overlapped_operations_in_flight() == ops_before);  // the aborted send was freed
+#endif
+}
+
 TEST_CASE("serve_forever serves until cancelled, then closes the server and waits for its connections",
           "[streams][tcp][server]") {
   with_loop([]() -> Coro<void> {
@@ -656,7 +719,7 @@ TEST_CASE("the loop closing with a connection that still has bytes to send close
       CHECK(writer.write_buffer_size() > 0);
     };
 #ifdef _WIN32
-  const std::size_t ops_before = overlapped_operations_in_flight();
+    const std::size_t ops_before = overlapped_operations_in_flight();
 #endif
     loop->run_until_complete(body());
     loop->close();  // the pending handler task and the transports go here

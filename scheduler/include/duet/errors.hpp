@@ -161,8 +161,8 @@ std::exception_ptr make_os_error(std::error_code code, const std::string& what);
 class IncompleteReadError : public std::runtime_error {
  public:
   IncompleteReadError(std::string partial, std::size_t expected)
-      : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " +
-                           std::to_string(expected) + " expected bytes"),
+      : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " + std::to_string(expected) +
+                           " expected bytes"),
         partial_(std::move(partial)),
         expected_(expected) {}
   const std::string& partial() const noexcept { return partial_; }

@@ -104,6 +104,7 @@ class GuestRun {
   void finish();
   void backend_main();
   void stop_backend() noexcept;
+  void deliver_leftover_events() noexcept;
 
   std::unique_ptr<Loop> loop_;
   GuestHost host_;

@@ -22,8 +22,8 @@
 //  * Writing: write() sends at once when nothing is buffered; what the
 //    kernel does not take is buffered and sent as the socket becomes
 //    writable. On Windows write() hands the buffer to one WSASend at a
-//    time, and what is written meanwhile waits for the next. drain() waits while the buffer is above the high-water mark
-//    (64 KiB) until it is at or below the low one (16 KiB).
+//    time, and what is written meanwhile waits for the next. drain() waits while the buffer is above the high-water
+//    mark (64 KiB) until it is at or below the low one (16 KiB).
 //  * Errors: a failed receive or send (ECONNRESET, EPIPE, ...) closes the
 //    connection: readers raise the error (ConnectionResetError ...), drain()
 //    raises it, wait_closed() raises it.

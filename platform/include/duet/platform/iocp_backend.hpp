@@ -24,8 +24,8 @@
 #pragma once
 
 // clang-format off: winsock2.h must come before windows.h
-#include <winsock2.h>
 #include <windows.h>
+#include <winsock2.h>
 // clang-format on
 
 #include <cstdint>
