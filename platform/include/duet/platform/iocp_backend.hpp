@@ -23,9 +23,10 @@
 // rest, so timers are never early — late by up to a tick.
 #pragma once
 
-// clang-format off: winsock2.h must come before windows.h
-#include <windows.h>
+// winsock2.h must come before windows.h.
+// clang-format off
 #include <winsock2.h>
+#include <windows.h>
 // clang-format on
 
 #include <cstdint>
