@@ -265,7 +265,8 @@ def run_echo(server, client, connections, smoke):
                 "value": (cpu_after - cpu_before) / got["requests_total"]["value"]}]
     notes = []
     if got["capped"]["value"]:
-        notes.append(f"{workload} {os.path.basename(server)}: stopped by the {cap:g} s cap after "
+        name = os.path.basename(server if isinstance(server, str) else server[-1])  # [wine-run.sh, x.exe]
+        notes.append(f"{workload} {name}: stopped by the {cap:g} s cap after "
                      f"{got['requests']['value']:.0f} of {messages * connections} requests")
     return records, notes
 

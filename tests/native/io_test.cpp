@@ -164,6 +164,30 @@ TEST_CASE("sock_accept, sock_connect, sock_sendall and sock_recv exchange data o
 #endif
 }
 
+TEST_CASE("sock_accept, sock_connect, sock_sendall and sock_recv over IPv6 loopback ([::1])", "[io][sock]") {
+  Socket server = Socket::tcp(AF_INET6);
+  try {
+    server.bind(SocketAddress("::1", 0));
+  } catch (const duet::OSError& e) {
+    WARN("no IPv6 loopback here, skipped: " << e.what());  // Python's test skips without IPV6_ENABLED too
+    return;
+  }
+  server.listen();
+  auto main_coro = [&server]() -> Coro<void> {
+    const SocketAddress address = server.local_address();
+    CHECK(address.family() == AF_INET6);
+    CHECK(address.host() == "::1");
+    Socket client = Socket::tcp(AF_INET6);
+    co_await sock_connect(client, address);
+    auto accepted = co_await sock_accept(server);
+    CHECK(accepted.second.host() == "::1");
+    co_await sock_sendall(client, "over v6");
+    std::string got = co_await sock_recv(accepted.first, 100);
+    CHECK(got == "over v6");
+  };
+  duet::run(main_coro());
+}
+
 TEST_CASE("cancelling a waiting sock_recv withdraws its interest and leaves the socket usable", "[io][sock][cancel]") {
   auto main_coro = []() -> Coro<void> {
     auto [a, b] = socket_pair();

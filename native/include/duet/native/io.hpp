@@ -27,7 +27,10 @@
 //
 // Cancelling an operation (its task is cancelled, or a timeout fires)
 // withdraws it and leaves the socket usable; on POSIX bytes not yet
-// received stay in the kernel for the next operation.
+// received stay in the kernel for the next operation. On Windows a
+// cancelled receive leaves the socket usable too, but a cancelled connect
+// or send leaves it in an undefined state (Winsock's rule for cancelled
+// overlapped I/O): close it.
 #pragma once
 
 #include <cstddef>
