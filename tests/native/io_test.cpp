@@ -305,6 +305,36 @@ TEST_CASE("closing a socket while an operation waits on it fails the operation w
   duet::run(main_coro());
 }
 
+TEST_CASE("a sock_connect cancelled while the handshake waits is withdrawn cleanly", "[io][sock][cancel]") {
+  // A listener that never accepts, its queue filled: the kernel drops
+  // further SYNs, so the next connect stays pending until cancelled.
+  Socket server = Socket::tcp(AF_INET);
+  server.bind(SocketAddress("127.0.0.1", 0));
+  server.listen(1);
+#ifdef _WIN32
+  const std::size_t ops_before = overlapped_operations_in_flight();
+#endif
+  auto main_coro = [&server]() -> Coro<void> {
+    const SocketAddress address = server.local_address();
+    std::vector<Socket> queued;
+    bool pending = false;
+    for (int i = 0; i < 8 && !pending; ++i) {
+      Socket client = Socket::tcp(AF_INET);
+      try {
+        co_await duet::timeout(200ms, sock_connect(client, address));
+        queued.push_back(std::move(client));
+      } catch (const duet::TimeoutError&) {
+        pending = true;  // this one was cancelled mid-handshake
+      }
+    }
+    CHECK(pending);
+  };
+  duet::run(main_coro());
+#ifdef _WIN32
+  CHECK(overlapped_operations_in_flight() == ops_before);  // the cancelled ConnectEx completed and was freed
+#endif
+}
+
 TEST_CASE("connecting to a closed port raises ConnectionRefusedError", "[io][sock][fault]") {
   auto main_coro = []() -> Coro<void> {
     std::uint16_t port;
