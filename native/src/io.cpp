@@ -11,6 +11,7 @@
 #include "duet/errors.hpp"
 #include "duet/platform/readiness_backend.hpp"
 #include "posix_compat.hpp"
+#include "sys_socket.hpp"
 
 namespace duet::native {
 
@@ -315,11 +316,6 @@ ReadyAwaiter::ReadyAwaiter(Socket& socket, Direction direction)
 
 namespace {
 
-void check_open(const Socket& socket, const char* op) {
-  if (!socket.is_open())
-    throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), std::string(op) + " on a closed socket");
-}
-
 bool would_block(int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
 }
@@ -327,7 +323,7 @@ bool would_block(int err) {
 }  // namespace
 
 Coro<std::pair<Socket, SocketAddress>> sock_accept(Socket& listener) {
-  check_open(listener, "sock_accept");
+  sys::check_open(listener, "sock_accept");
   for (;;) {
     SocketAddress peer;
     socklen_t length = SocketAddress::capacity();
@@ -342,7 +338,7 @@ Coro<std::pair<Socket, SocketAddress>> sock_accept(Socket& listener) {
 }
 
 Coro<void> sock_connect(Socket& socket, SocketAddress address) {
-  check_open(socket, "sock_connect");
+  sys::check_open(socket, "sock_connect");
   int rc;
   do {
     rc = ::connect(socket.fileno(), static_cast<const sockaddr*>(address.native()),
@@ -356,7 +352,7 @@ Coro<void> sock_connect(Socket& socket, SocketAddress address) {
 }
 
 Coro<std::size_t> sock_recv_into(Socket& socket, std::span<char> buffer) {
-  check_open(socket, "sock_recv_into");
+  sys::check_open(socket, "sock_recv_into");
   for (;;) {
     const ssize_t n = ::recv(socket.fileno(), buffer.data(), buffer.size(), 0);
     if (n >= 0) co_return static_cast<std::size_t>(n);
@@ -366,15 +362,8 @@ Coro<std::size_t> sock_recv_into(Socket& socket, std::span<char> buffer) {
   }
 }
 
-Coro<std::string> sock_recv(Socket& socket, std::size_t max_bytes) {
-  std::string data(max_bytes, '\0');
-  const std::size_t n = co_await sock_recv_into(socket, std::span<char>(data.data(), data.size()));
-  data.resize(n);
-  co_return data;
-}
-
 Coro<void> sock_sendall(Socket& socket, std::string_view data) {
-  check_open(socket, "sock_sendall");
+  sys::check_open(socket, "sock_sendall");
   while (!data.empty()) {
     const ssize_t n = ::send(socket.fileno(), data.data(), data.size(), compat::kSendFlags);
     if (n >= 0) {

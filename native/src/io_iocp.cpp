@@ -183,11 +183,6 @@ namespace {
 
 using iocp::handle;
 
-void check_open(const Socket& socket, const char* op) {
-  if (!socket.is_open())
-    throw_os_error(std::make_error_code(std::errc::bad_file_descriptor), std::string(op) + " on a closed socket");
-}
-
 LPFN_CONNECTEX load_connect_ex(SOCKET s) {
   GUID guid = WSAID_CONNECTEX;
   LPFN_CONNECTEX fn = nullptr;
@@ -207,7 +202,7 @@ LPFN_CONNECTEX connect_ex(SOCKET s) {
 }  // namespace
 
 Coro<std::pair<Socket, SocketAddress>> sock_accept(Socket& listener) {
-  check_open(listener, "sock_accept");
+  sys::check_open(listener, "sock_accept");
   iocp::IoService& service = iocp::service_of(get_running_loop());
   Socket accepted = Socket::tcp(listener.local_address().family());
   std::shared_ptr<iocp::Op> op = service.make(listener, "AcceptEx()");
@@ -228,7 +223,7 @@ Coro<std::pair<Socket, SocketAddress>> sock_accept(Socket& listener) {
 }
 
 Coro<void> sock_connect(Socket& socket, SocketAddress address) {
-  check_open(socket, "sock_connect");
+  sys::check_open(socket, "sock_connect");
   iocp::IoService& service = iocp::service_of(get_running_loop());
   std::shared_ptr<iocp::Op> op = service.make(socket, "connect(" + address.to_string() + ")");
   // ConnectEx needs a bound socket: the wildcard address, any port.
@@ -245,7 +240,7 @@ Coro<void> sock_connect(Socket& socket, SocketAddress address) {
 }
 
 Coro<std::size_t> sock_recv_into(Socket& socket, std::span<char> buffer) {
-  check_open(socket, "sock_recv_into");
+  sys::check_open(socket, "sock_recv_into");
   iocp::IoService& service = iocp::service_of(get_running_loop());
   std::shared_ptr<iocp::Op> op = service.make(socket, "recv()");
   // The op's own buffer: the caller's may be gone when a cancelled
@@ -260,15 +255,8 @@ Coro<std::size_t> sock_recv_into(Socket& socket, std::span<char> buffer) {
   co_return n;
 }
 
-Coro<std::string> sock_recv(Socket& socket, std::size_t max_bytes) {
-  std::string data(max_bytes, '\0');
-  const std::size_t n = co_await sock_recv_into(socket, std::span<char>(data.data(), data.size()));
-  data.resize(n);
-  co_return data;
-}
-
 Coro<void> sock_sendall(Socket& socket, std::string_view data) {
-  check_open(socket, "sock_sendall");
+  sys::check_open(socket, "sock_sendall");
   iocp::IoService& service = iocp::service_of(get_running_loop());
   while (!data.empty()) {
     std::shared_ptr<iocp::Op> op = service.make(socket, "send()");

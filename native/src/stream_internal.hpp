@@ -111,7 +111,6 @@ class ReaderState {
     maybe_resume();
   }
 
-  // Waits for data or EOF (asyncio's _wait_for_data).
   // What read*() awaits for more data or EOF (asyncio's _wait_for_data).
   // An awaiter, not a coroutine: no frame per wait on the hot path.
   class DataAwaiter {

@@ -22,6 +22,10 @@
 #include <exception>
 #include <string>
 
+namespace duet::native {
+class Socket;
+}
+
 namespace duet::native::sys {
 
 #ifdef _WIN32
@@ -41,5 +45,8 @@ std::exception_ptr os_error(int code, const std::string& what);
 [[noreturn]] void throw_os_error(int code, const std::string& what);
 /// Winsock is started once per process (WSAStartup); nothing on POSIX.
 void startup();
+/// OSError(EBADF) "<op> on a closed socket" unless `socket` is open (the
+/// sock_* operations' first check, on every platform).
+void check_open(const Socket& socket, const char* op);
 
 }  // namespace duet::native::sys
