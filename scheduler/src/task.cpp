@@ -169,7 +169,7 @@ bool TaskBase::step_in_context() {
     }
     resume_point_ = top_;
   }
-  std::exchange(resume_point_, {}).resume();
+  coro::resume(std::exchange(resume_point_, {}));
   if (!top_.done()) return false;
   take_coroutine_result();
   std::exchange(top_, {}).destroy();

@@ -31,21 +31,80 @@ using std::experimental::suspend_never;
 
 namespace duet::coro {
 
-// Symmetric transfer — await_suspend returning the coroutine to run next —
-// keeps chains of completions from growing the stack. On wasm it needs
-// tail calls, which Asyncify (wasm fibers) cannot handle; a build for wasm
-// fibers defines DUET_NO_SYMMETRIC_TRANSFER and resumes the next coroutine
-// from inside await_suspend instead (each nested completion then uses some
-// stack). Awaiters write `transfer_t await_suspend(...)` and
-// `return coro::transfer(next);`.
-#if defined(DUET_NO_SYMMETRIC_TRANSFER)
-using transfer_t = void;
-inline void transfer(coroutine_handle<> next) {
-  if (next) next.resume();
-}
+// Handing control from one coroutine to the next — a Coro starting inline
+// in its caller, a finished Coro returning to it — must not grow the
+// stack, however long a chain of synchronous completions gets:
+// `for (...) s += co_await one();` runs a million iterations in one step.
+//
+// Symmetric transfer (await_suspend returning the coroutine to run next)
+// promises that only when the compiler turns the resumption into a tail
+// call. clang does so at every optimisation level and under the
+// sanitizers (it marks the call musttail). g++ 12 does not at -O0, -O1,
+// -Og or with AddressSanitizer or ThreadSanitizer — and no macro tells
+// those apart from -O2 — so each completion there keeps a native frame
+// alive until the chain ends: about 10,000 iterations overflow an
+// ASan build. Emscripten without -mtail-call (the fiber build: Asyncify
+// cannot handle tail calls) is in the same position.
+//
+// There duet runs a trampoline instead: transfer() parks the next
+// coroutine in a thread-local slot and returns noop_coroutine(), so the
+// current coroutine suspends and its resume() returns to coro::resume(),
+// the loop every resumption of a duet coroutine goes through, which then
+// resumes the parked one. The stack stays flat in any build; in an -O2
+// build the cost is within noise (measured in the benchmark suite's W1).
+//
+// The two modes interoperate: coro::resume() always drains the slot, so a
+// library built one way and a program built the other work together (each
+// translation unit picks its own mode; mixing them is safe). Awaiters
+// write `transfer_t await_suspend(...)` and `return coro::transfer(next);`.
+// Define DUET_TRAMPOLINE to 0 or 1 to override the choice.
+#if !defined(DUET_TRAMPOLINE)
+#if defined(DUET_NO_SYMMETRIC_TRANSFER) || (defined(__GNUC__) && !defined(__clang__)) || \
+    (defined(__wasm__) && !defined(__wasm_tail_call__))
+#define DUET_TRAMPOLINE 1
 #else
-using transfer_t = coroutine_handle<>;
-inline coroutine_handle<> transfer(coroutine_handle<> next) noexcept { return next ? next : noop_coroutine(); }
+#define DUET_TRAMPOLINE 0
 #endif
+#endif
+
+using transfer_t = coroutine_handle<>;
+
+namespace detail {
+struct Trampoline {
+  coroutine_handle<> next;  // parked by transfer(), resumed by resume()
+  bool active = false;      // a coro::resume() is below us on this thread
+};
+inline thread_local constinit Trampoline t_trampoline;
+}  // namespace detail
+
+/// What an await_suspend returns to run `next` (nothing, if null).
+inline coroutine_handle<> transfer(coroutine_handle<> next) noexcept {
+  if (!next) return noop_coroutine();
+#if DUET_TRAMPOLINE
+  detail::Trampoline& t = detail::t_trampoline;
+  // With no coro::resume() below (a coroutine type of the user's resumed
+  // this chain), fall back to plain symmetric transfer.
+  if (!t.active) return next;
+  t.next = next;
+  return noop_coroutine();
+#else
+  return next;
+#endif
+}
+
+/// Resumes `h` and every coroutine it transfers to, on a flat stack. The
+/// one way duet resumes a coroutine.
+inline void resume(coroutine_handle<> h) noexcept {
+  detail::Trampoline& t = detail::t_trampoline;
+  const bool outer = t.active;
+  t.active = true;
+  h.resume();
+  while (t.next) {
+    coroutine_handle<> next = t.next;
+    t.next = nullptr;
+    next.resume();
+  }
+  t.active = outer;
+}
 
 }  // namespace duet::coro
