@@ -2,6 +2,8 @@
 
 set(CMAKE_CXX_EXTENSIONS OFF)
 
+include(DuetCompilerCheck)
+
 find_program(DUET_CCACHE ccache)
 if(DUET_CCACHE AND NOT EMSCRIPTEN AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   set(CMAKE_CXX_COMPILER_LAUNCHER "${DUET_CCACHE}")
@@ -15,38 +17,37 @@ endif()
 
 if(EMSCRIPTEN)
   # Exceptions are off by default in Emscripten; duet reports errors with
-  # them. Emscripten's default (-fexceptions) emulates them in JavaScript:
-  # every call that may throw goes through a JS trampoline (invoke_*),
-  # which made the scheduler's hot paths 8-15x slower than native (W8).
-  # WebAssembly's own exception handling (-fwasm-exceptions; Node 20 and
-  # Chromium run it) has no such cost. Asyncify (the fibers flavour) does
-  # not support it, so that flavour keeps the emulation.
-  if(DUET_WASM_FIBERS)
-    set(_duet_wasm_eh -fexceptions)
-  else()
+  # them. Two models exist, and one program must use one of them throughout:
+  #
+  #  * JavaScript-emulated (-fexceptions), the default: every call that may
+  #    throw goes through a JS trampoline (invoke_*), so the scheduler's hot
+  #    paths are slower (docs/compilers.md has the figures).
+  #  * WebAssembly's own (-fwasm-exceptions; Node 20 and every current
+  #    browser run it), with DUET_WASM_NATIVE_EXCEPTIONS=ON: no such cost,
+  #    but LLVM (14 through 22) miscompiles a try/catch around a co_await in
+  #    a loop body at -O1 and above — the catch is skipped and the exception
+  #    leaves the coroutine (WebAssemblyFixIrreducibleControlFlow routes
+  #    the edge into the catch handler through its dispatch block; the
+  #    inliner creates the shape). No narrower flag avoids it, so the fast
+  #    model is an opt-in for code that keeps such try blocks out of loops.
+  #
+  # Asyncify (the fibers flavour) supports only the emulated model.
+  #
+  # No -mtail-call: duet hands control between coroutines through its
+  # trampoline on wasm (duet/coroutine.hpp). Emscripten 3.1.6's tail calls
+  # popped a caller's shadow-stack frame before a sibling call read its
+  # by-value arguments, and leaked the resume function's shadow-stack frame
+  # on every symmetric transfer (a million-await chain ran out of memory).
+  if(DUET_WASM_NATIVE_EXCEPTIONS AND NOT DUET_WASM_FIBERS)
     set(_duet_wasm_eh -fwasm-exceptions)
+  else()
+    set(_duet_wasm_eh -fexceptions)
   endif()
   add_compile_options(${_duet_wasm_eh})
   add_link_options(${_duet_wasm_eh} -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1
                    # One .js file with the wasm inlined: Node 20's loader would
                    # otherwise try fetch() on the .wasm path and fail.
                    -sSINGLE_FILE=1)
-  if(DUET_WASM_FIBERS)
-    # Asyncify (under Emscripten's fibers) cannot handle tail calls, so
-    # this flavour does without symmetric transfer (duet/coroutine.hpp).
-    add_compile_definitions(DUET_NO_SYMMETRIC_TRANSFER)
-  else()
-    # Symmetric transfer (await_suspend returning a handle) needs wasm tail
-    # calls. Only those: with -mtail-call alone, Emscripten 3.1.6's LLVM
-    # also turns ordinary sibling calls into return_call, including calls
-    # whose by-value arguments live in the caller's shadow-stack frame,
-    # which the return_call has already popped — the callee reads freed
-    # stack (seen: Timeout::enter passing its deadline, a std::optional, to
-    # reschedule(), which scheduled the timer at a garbage time). The
-    # coroutines' musttail calls are unaffected by -fno-optimize-sibling-calls.
-    add_compile_options(-mtail-call -fno-optimize-sibling-calls)
-    add_link_options(-mtail-call)
-  endif()
 endif()
 
 if(MINGW)

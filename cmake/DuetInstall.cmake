@@ -32,4 +32,5 @@ configure_package_config_file(cmake/duetConfig.cmake.in "${PROJECT_BINARY_DIR}/d
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/duetConfigVersion.cmake"
                                  COMPATIBILITY SameMinorVersion)
 install(FILES "${PROJECT_BINARY_DIR}/duetConfig.cmake" "${PROJECT_BINARY_DIR}/duetConfigVersion.cmake"
+              cmake/DuetCompilerCheck.cmake
         DESTINATION ${_duet_cmake_dir})

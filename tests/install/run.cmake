@@ -14,9 +14,11 @@ if(rc)
   message(FATAL_ERROR "cmake --install failed: ${rc}")
 endif()
 
-set(flags "")
+# The consumer compiles as duet did: the same standard library (e.g.
+# clang's -stdlib=libc++) and sanitizers.
+set(flags "${CXX_FLAGS}")
 if(SANITIZE)
-  set(flags "-fsanitize=${SANITIZE}")
+  string(APPEND flags " -fsanitize=${SANITIZE}")
 endif()
 # CONSUMER: the project under tests/install (default "consumer"); with
 # TOOLCHAIN (Emscripten) it is cross-built and run by RUNNER (node).

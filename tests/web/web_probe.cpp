@@ -37,7 +37,12 @@ Coro<void> churner(duet::TimePoint go, int steps, int rounds, int* finished) {
   ++*finished;
 }
 
+// How many slices the driver cut short (budget spent) during the last churn.
+std::uint64_t g_churn_cut_short = 0;
+
 Coro<int> churn(int tasks, int steps, int rounds) {
+  const duet::web::Driver* driver = duet::web::driver_of(duet::get_running_loop());
+  const std::uint64_t cut_before = driver->statistics().cut_short;
   auto finished = std::make_shared<int>(0);
   std::vector<duet::Task<void>> all;
   all.reserve(static_cast<std::size_t>(tasks));
@@ -53,6 +58,7 @@ Coro<int> churn(int tasks, int steps, int rounds) {
     if (i % 1000 == 999) co_await duet::sleep(0ms);
   }
   co_await duet::gather(std::move(all));
+  g_churn_cut_short = driver->statistics().cut_short - cut_before;
   co_return *finished;
 }
 
@@ -89,6 +95,9 @@ extern "C" EMSCRIPTEN_KEEPALIVE int duet_probe_churn(int tasks, int steps, int r
                     : std::chrono::duration_cast<duet::Duration>(std::chrono::duration<double, std::milli>(budget_ms));
   return duet::web::start_promise(churn(tasks, steps, rounds), options).release();
 }
+
+// The slices the driver cut short during the last churn: the budget at work.
+extern "C" EMSCRIPTEN_KEEPALIVE double duet_probe_churn_cut_short() { return static_cast<double>(g_churn_cut_short); }
 
 // latency(n, zero_delay): a Promise of the median latency in ms over n
 // probes; zero_delay as DriverOptions::ZeroDelay (1 MessageChannel, 3

@@ -170,10 +170,15 @@ WEB_CASE(timers_fire_in_order_never_early, "timers fire in deadline order and ne
   int early = 0;
   duet::Future<void> all(loop);
   const int n = 40;
+  // One base time for every deadline: with call_later(delay), each
+  // deadline would include its own registration time, which moves while
+  // this loop runs, and neighbours 461 us apart could swap on a busy
+  // machine (seen in a fresh-clone run). call_at makes the deadlines exact.
+  const duet::TimePoint base = loop.time();
   for (int i = 0; i < n; ++i) {
     const auto delay = std::chrono::microseconds(500 + (i * 7919) % 30000);
-    const duet::TimePoint when = loop.time() + delay;
-    loop.call_later(delay, [&, when, i] {
+    const duet::TimePoint when = base + delay;
+    loop.call_at(when, [&, when, i] {
       if (loop.time() < when) ++early;
       order.push_back(i);
       if (static_cast<int>(order.size()) == n) all.set_result();
