@@ -3,7 +3,7 @@
 # already present. Idempotent: a second run installs nothing and touches no
 # package lists.
 #
-#   scripts/install-deps.sh [native] [wasm] [windows] [bench] [browser]
+#   scripts/install-deps.sh [native] [clang] [wasm] [windows] [bench] [browser]
 #
 # With no argument it installs the "native" set. Each set is a list of Debian
 # packages checked with dpkg-query; apt-get runs only when one is missing.
@@ -14,6 +14,7 @@ set -euo pipefail
 
 declare -A SETS=(
   [native]="build-essential cmake ninja-build catch2 ccache python3 libboost-context-dev libglib2.0-dev pkg-config"
+  [clang]="clang-19 lld-19 libc++-19-dev libc++abi-19-dev libclang-rt-19-dev"
   [wasm]="emscripten nodejs"
   [windows]="g++-mingw-w64-x86-64-posix wine wine64"
   [bench]="libboost-dev libuv1-dev pkg-config"

@@ -4,6 +4,7 @@
 #   release      native -O2, all tests (plus the find_package consumer)
 #   asan-ubsan   native, AddressSanitizer + UBSan (leaks included)
 #   tsan         native, ThreadSanitizer
+#   clang        native with clang-19 and libc++: release, then ASan + UBSan
 #   wasm         Emscripten build, the same core tests under Node, the web
 #                driver's suite as a guest of Node's loop, and the real-browser
 #                checks in headless Chromium (tests/web/browser)
@@ -15,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh native wasm windows bench browser || exit 1
+scripts/install-deps.sh native clang wasm windows bench browser || exit 1
 
 declare -a stage_names stage_results stage_times
 total_passed=0
@@ -65,6 +66,8 @@ export NODE_PATH=/usr/share/nodejs
 run_stage release cmake --workflow --preset release
 run_stage asan-ubsan cmake --workflow --preset asan-ubsan
 run_stage tsan cmake --workflow --preset tsan
+run_stage clang-release cmake --workflow --preset clang-release
+run_stage clang-asan cmake --workflow --preset clang-asan-ubsan
 run_stage wasm cmake --workflow --preset wasm
 run_stage wasm-fibers cmake --workflow --preset wasm-fibers
 run_stage windows cmake --workflow --preset windows

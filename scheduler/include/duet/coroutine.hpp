@@ -70,8 +70,6 @@ namespace duet::coro {
 #endif
 #endif
 
-using transfer_t = coroutine_handle<>;
-
 namespace detail {
 struct Trampoline {
   coroutine_handle<> next;  // parked by transfer(), resumed by resume()
@@ -79,21 +77,6 @@ struct Trampoline {
 };
 inline thread_local constinit Trampoline t_trampoline;
 }  // namespace detail
-
-/// What an await_suspend returns to run `next` (nothing, if null).
-inline coroutine_handle<> transfer(coroutine_handle<> next) noexcept {
-  if (!next) return noop_coroutine();
-#if DUET_TRAMPOLINE
-  detail::Trampoline& t = detail::t_trampoline;
-  // With no coro::resume() below (a coroutine type of the user's resumed
-  // this chain), fall back to plain symmetric transfer.
-  if (!t.active) return next;
-  t.next = next;
-  return noop_coroutine();
-#else
-  return next;
-#endif
-}
 
 /// Resumes `h` and every coroutine it transfers to, on a flat stack. The
 /// one way duet resumes a coroutine.
@@ -109,5 +92,40 @@ inline void resume(coroutine_handle<> h) noexcept {
   }
   t.active = outer;
 }
+
+#if defined(__wasm__) && !defined(__wasm_tail_call__)
+// Without wasm tail calls, LLVM refuses an await_suspend that returns a
+// handle ("'tail-call' feature not enabled"): it returns void, and the
+// trampoline is the only way on.
+using transfer_t = void;
+inline void transfer(coroutine_handle<> next) noexcept {
+  if (!next) return;
+  detail::Trampoline& t = detail::t_trampoline;
+  if (t.active)
+    t.next = next;
+  else
+    resume(next);  // nothing drains below us (a foreign resumer): drain here
+}
+#else
+using transfer_t = coroutine_handle<>;
+
+/// What an await_suspend returns to run `next` (nothing, if null).
+inline coroutine_handle<> transfer(coroutine_handle<> next) noexcept {
+  if (!next) return noop_coroutine();
+#if DUET_TRAMPOLINE
+  detail::Trampoline& t = detail::t_trampoline;
+  if (t.active) {
+    t.next = next;
+  } else {
+    // Nothing drains below us (a coroutine type of the user's resumed this
+    // chain by hand): run the chain here, in a trampoline of its own.
+    resume(next);
+  }
+  return noop_coroutine();
+#else
+  return next;
+#endif
+}
+#endif
 
 }  // namespace duet::coro
