@@ -17,11 +17,19 @@
 
 #include "duet/detail/fiber_context.hpp"
 
+// g++ says __SANITIZE_ADDRESS__; clang says __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define DUET_ASAN_FIBERS 1
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DUET_ASAN_FIBERS 1
+#endif
+#endif
+#if !defined(DUET_ASAN_FIBERS)
 #define DUET_ASAN_FIBERS 0
+#endif
+#if DUET_ASAN_FIBERS
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 namespace duet::detail {
@@ -107,23 +115,15 @@ struct FiberContext {
 
 namespace {
 
+#if DUET_ASAN_FIBERS
 // ASan: about to leave for `to` (bottom, size); `save` keeps the leaving
 // side's fake stack (nullptr: the leaving fiber is done for good).
-inline void leaving(void** save, const void* bottom, std::size_t size) {
-#if DUET_ASAN_FIBERS
-  __sanitizer_start_switch_fiber(save, bottom, size);
-#else
-  (void)save, (void)bottom, (void)size;
-#endif
-}
+void leaving(void** save, const void* bottom, std::size_t size) { __sanitizer_start_switch_fiber(save, bottom, size); }
 // ASan: arrived; learns the bounds of the stack we came from.
-inline void arrived(void* fake_stack, const void** from_bottom, std::size_t* from_size) {
-#if DUET_ASAN_FIBERS
+void arrived(void* fake_stack, const void** from_bottom, std::size_t* from_size) {
   __sanitizer_finish_switch_fiber(fake_stack, from_bottom, from_size);
-#else
-  (void)fake_stack, (void)from_bottom, (void)from_size;
-#endif
 }
+#endif
 
 #if DUET_ASAN_FIBERS
 const void* stack_bottom(const ctx::stack_context& s) { return static_cast<const char*>(s.sp) - s.size; }

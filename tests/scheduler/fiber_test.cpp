@@ -21,6 +21,19 @@
 #include <unistd.h>
 #endif
 
+
+// AddressSanitizer, as g++ (__SANITIZE_ADDRESS__) or clang (__has_feature) says it.
+#if defined(__SANITIZE_ADDRESS__)
+#define DUET_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DUET_TEST_ASAN 1
+#endif
+#endif
+#ifndef DUET_TEST_ASAN
+#define DUET_TEST_ASAN 0
+#endif
+
 using namespace std::chrono_literals;
 using duet::Coro;
 using duet::test::TestLoop;
@@ -319,7 +332,7 @@ TEST_CASE("10,000 concurrent fiber tasks complete; stacks are recycled and memor
   INFO("RSS before " << before / 1024 << " KiB, with 10,000 fibers " << peak / 1024 << " KiB, after "
                      << after / 1024 << " KiB");
   CHECK(peak - before > 10'000L * 4096);  // every fiber touched its own stack
-#if !defined(__SANITIZE_ADDRESS__)          // (ASan's shadow and quarantine keep memory)
+#if !DUET_TEST_ASAN  // (ASan's shadow and quarantine keep memory)
   // Most of it went back; what stays is the pages the 256 pooled stacks
   // touched.
   CHECK(after - before < (peak - before) / 2);
@@ -327,7 +340,7 @@ TEST_CASE("10,000 concurrent fiber tasks complete; stacks are recycled and memor
 #endif
 }
 
-#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__linux__) && !DUET_TEST_ASAN
 namespace {
 int recurse(int depth) {
   volatile char frame[512];
