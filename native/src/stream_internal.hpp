@@ -277,8 +277,8 @@ class Transport final :
   const Socket& socket() const noexcept {
     return socket_;
   }
-  // Cached, so that it is still known once the connection is closed
-  // (asyncio keeps it in the transport's extra info).
+  // Read when the transport is made, so that they are still known once the
+  // connection is closed (asyncio keeps them in the transport's extra info).
   SocketAddress peer_address();
   SocketAddress local_address();
 #ifdef _WIN32

@@ -29,6 +29,18 @@ Transport::Transport(Loop& loop, Socket socket, std::size_t limit, std::optional
       reader_(std::make_shared<ReaderState>(loop, limit)),
       closed_(loop),
       peer_(std::move(peer)) {
+  // Both names are read now, as asyncio's transport stores sockname and
+  // peername in its extra info when it is made: once the connection is
+  // closed the socket has neither. One that cannot be read now is asked
+  // for again when wanted.
+  try {
+    local_ = socket_.local_address();
+  } catch (const OSError&) {
+  }
+  try {
+    if (!peer_) peer_ = socket_.peer_address();
+  } catch (const OSError&) {
+  }
   init_io();
   reader_->set_flow(this);
 }

@@ -730,3 +730,23 @@ TEST_CASE("the loop closing with a connection that still has bytes to send close
   }
   CHECK(duet::test::open_fd_count() == fds_before);
 }
+
+// asyncio's transport stores sockname when it is made:
+// writer.get_extra_info('sockname') still answers after close.
+TEST_CASE("local_address() is still known after the connection closed", "[streams][tcp][close]") {
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.close();  // no local_address() before: nothing was cached lazily
+    co_await writer.wait_closed();
+    std::optional<SocketAddress> local;
+    try {
+      local = writer.local_address();
+    } catch (const duet::OSError& e) {
+      FAIL_CHECK("local_address() after close: " << e.what());
+    }
+    REQUIRE(local);
+    CHECK(local->host() == "127.0.0.1");
+    CHECK(local->port() != 0);
+  });
+}
