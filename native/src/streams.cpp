@@ -59,6 +59,7 @@ Transport::~Transport() {
 
 void Transport::loop_shutdown() noexcept {
   auto keep = shared_from_this();
+  closing_ = true;  // is_closing() from now on, as after close()
   lost_scheduled_ = true;
   connection_lost(nullptr);
 }

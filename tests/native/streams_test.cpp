@@ -750,3 +750,24 @@ TEST_CASE("local_address() is still known after the connection closed", "[stream
     CHECK(local->port() != 0);
   });
 }
+
+// asyncio: a transport closed by the loop (or by close()) is closing.
+TEST_CASE("after Loop::close() closed a connection, is_closing() is true and its names are known",
+          "[streams][tcp][close]") {
+  auto loop = new_event_loop();
+  std::optional<Streams> client;  // outlives the run, dies before the loop
+  std::uint16_t port = 0;
+  auto body = [&]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    port = server.port();
+    Coro<Streams> connecting = open_connection("127.0.0.1", port);
+    client.emplace(co_await std::move(connecting));
+    CHECK_FALSE(client->writer.is_closing());
+  };
+  loop->run_until_complete(body());
+  loop->close();
+  CHECK(client->writer.is_closing());
+  CHECK(client->writer.peer_address().port() == port);
+  CHECK(client->writer.local_address().host() == "127.0.0.1");
+  client.reset();
+}
