@@ -51,10 +51,6 @@ constexpr int kMaxEventsPerWait = 256;
 // itself never asks for more than Loop::kMaxPollTimeout.
 constexpr Duration kMaxTimeout = std::chrono::milliseconds(0x7fffffff);
 
-[[noreturn]] void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
-
 int to_epoll_timeout(std::optional<Duration> timeout) {
   if (!timeout) return -1;
   if (timeout->count() <= 0) return 0;

@@ -155,6 +155,9 @@ class GaiError : public OSError {
 [[noreturn]] void throw_os_error(std::error_code code, const std::string& what);
 /// The same exception as an exception_ptr, for futures.
 std::exception_ptr make_os_error(std::error_code code, const std::string& what);
+/// throw_os_error for the current errno (a C or POSIX call failed): the
+/// one place the backends and the native layer turn errno into OSError.
+[[noreturn]] void throw_errno(const std::string& what);
 
 /// readexactly() met EOF first (asyncio.IncompleteReadError): partial()
 /// holds the bytes read, expected() how many were asked for.
