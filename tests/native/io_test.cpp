@@ -511,4 +511,33 @@ TEST_CASE("new_event_loop with no fd left raises duet::OSError (EMFILE)", "[io][
   CHECK(os_error);
   CHECK(code == std::errc::too_many_files_open);
 }
+TEST_CASE("an fd reused after a close without remove_reader: the refusal names the stale callback",
+          "[io][readiness]") {
+  auto main_coro = []() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    int old_pipe[2];
+    REQUIRE(::pipe(old_pipe) == 0);
+    add_reader(loop, old_pipe[0], [] {});
+    ::close(old_pipe[0]);  // no remove_reader: the callback stays registered
+    ::close(old_pipe[1]);
+    auto [a, b] = socket_pair();
+    REQUIRE(a.fileno() == old_pipe[0]);  // the lowest free number, reused
+    std::string message;
+    try {
+      Coro<std::string> receiving = sock_recv(a, 10);
+      co_await std::move(receiving);
+    } catch (const duet::RuntimeError& e) {
+      message = e.what();
+    }
+    const std::string fd = std::to_string(a.fileno());
+    CHECK_THAT(message, Catch::Contains("reader callback is already waiting to read fd " + fd));
+    CHECK_THAT(message, Catch::Contains("closed without remove_reader(" + fd + ")"));
+    CHECK(remove_reader(loop, a.fileno()));  // what the hint says: the fd is usable again
+    CHECK(raw_send(b, "x") == 1);
+    Coro<std::string> receiving = sock_recv(a, 10);
+    std::string got = co_await std::move(receiving);
+    CHECK(got == "x");
+  };
+  duet::run(main_coro());
+}
 #endif
