@@ -304,6 +304,7 @@ class Transport final :
 
   // -- shared by the platforms' parts
   void eof_received();          // the peer shut down its sending side
+  void receive_failed(int error) noexcept;  // a receive failed with `error` (errno, or a Windows code)
   void write_buffer_emptied();  // every buffered byte is sent
   void after_shutdown_write();
   void maybe_resume_writing();

@@ -82,7 +82,11 @@ Coro<void> Transport::drain_impl(std::shared_ptr<Transport> keep) {
   }
   if (connection_lost_) {
     if (lost_error_) std::rethrow_exception(lost_error_);
-    throw_os_error(std::make_error_code(std::errc::connection_reset), "Connection lost");
+    // Closed without an error (our own close(), or EOF both ways): no
+    // system call failed, so no "Connection reset by peer" either; asyncio
+    // raises ConnectionResetError('Connection lost').
+    throw ConnectionResetError(std::make_error_code(std::errc::connection_reset), "Connection lost",
+                               OSError::message_only);
   }
   if (!write_paused_) co_return;
   Future<void> waiter(loop_);
@@ -144,6 +148,15 @@ void Transport::eof_received() {
     closing_ = true;
     schedule_connection_lost(nullptr);
   }
+}
+
+void Transport::receive_failed(int error) noexcept {
+  // With bytes waiting to be sent the user is writing (and may never
+  // read): the failure, a peer's RST most often, ended that send, and is
+  // reported as the send's. The receive only met it first because a
+  // failed socket is readable and writable at once and the read side is
+  // served first (or, on IOCP, the WSARecv in flight completes first).
+  fatal_error(sys::os_error(error, pending() > 0 ? "send()" : "recv()"));
 }
 
 void Transport::write_buffer_emptied() {
@@ -487,7 +500,7 @@ Coro<std::string> StreamReader::readuntil(std::string separator) {
     }
     if (state->eof()) {
       std::string partial = state->take(state->size());
-      throw IncompleteReadError(std::move(partial), 0);
+      throw IncompleteReadError(std::move(partial), std::nullopt);
     }
     co_await state->wait_for_data("readuntil");
     state->check_exception();
