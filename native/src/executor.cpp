@@ -71,6 +71,34 @@ void ThreadPoolExecutor::shutdown(bool wait) {
   for (std::thread& t : workers) t.join();
 }
 
+namespace detail {
+
+void JobFutures::adopt(std::unique_ptr<JobFutureBase> job) noexcept {
+  JobFutureBase* node = job.release();
+  node->prev = nullptr;
+  node->next = head_;
+  if (head_) head_->prev = node;
+  head_ = node;
+}
+
+void JobFutures::unlink(JobFutureBase* job) noexcept {
+  if (job->prev)
+    job->prev->next = job->next;
+  else
+    head_ = job->next;
+  if (job->next) job->next->prev = job->prev;
+  job->prev = job->next = nullptr;
+}
+
+void JobFutures::shutdown() noexcept {
+  while (JobFutureBase* job = head_) {
+    unlink(job);
+    delete job;
+  }
+}
+
+}  // namespace detail
+
 namespace {
 
 class DefaultExecutorService final : public LoopService {

@@ -46,6 +46,27 @@ struct FdTable::Watch final : EventTarget {
 
   Slot& slot(Direction d) noexcept { return slots[static_cast<int>(d)]; }
 
+  // Why a new user of direction d is refused: who holds it. A callback
+  // there may be stale: add_reader on an fd closed without remove_reader,
+  // whose number the kernel then gave to the fd now being used.
+  std::string busy_message(Direction d) {
+    const bool read = d == Direction::read;
+    const std::string what = std::string(read ? "read" : "write") + " fd " + std::to_string(fd);
+    switch (slot(d).kind) {
+      case Kind::waiter:
+        return "another operation is already waiting to " + what;
+      case Kind::handler:
+        return "a transport is already waiting to " + what;
+      case Kind::callback:
+      case Kind::none:
+        break;
+    }
+    const std::string remove = std::string(read ? "remove_reader" : "remove_writer") + "(" + std::to_string(fd) + ")";
+    return std::string("a ") + (read ? "reader" : "writer") + " callback is already waiting to " + what +
+           " (if an earlier fd " + std::to_string(fd) + " was closed without " + remove +
+           ", its stale callback is still registered: call " + remove + " before closing an fd)";
+  }
+
   void on_event(Loop&, const IoEvent& event) override {
     const bool failed = event.flags & (event_flags::error | event_flags::hangup);
     if ((event.flags & event_flags::readable) || failed) fire(Direction::read);
@@ -167,9 +188,7 @@ bool FdTable::remove_callback(int fd, Direction direction) {
 Future<void> FdTable::wait(int fd, Direction direction) {
   Watch& w = watch_of(fd);
   Watch::Slot& s = w.slot(direction);
-  if (s.kind != Watch::Kind::none)
-    throw RuntimeError("another operation (or a reader/writer callback, or a transport) is already waiting to " +
-                       std::string(direction_name(direction)) + " fd " + std::to_string(fd));
+  if (s.kind != Watch::Kind::none) throw RuntimeError(w.busy_message(direction));
   Future<void> future(loop_);
   s.kind = Watch::Kind::waiter;
   s.waiter.emplace(future);
@@ -201,9 +220,7 @@ void FdTable::set_handler(int fd, Direction direction, FdHandler* handler) {
   Watch& w = watch_of(fd);
   Watch::Slot& s = w.slot(direction);
   if (s.kind == Watch::Kind::handler && s.handler == handler) return;
-  if (s.kind != Watch::Kind::none)
-    throw RuntimeError("fd " + std::to_string(fd) + " is already watched for " + direction_name(direction) +
-                       " by someone else");
+  if (s.kind != Watch::Kind::none) throw RuntimeError(w.busy_message(direction));
   s.kind = Watch::Kind::handler;
   s.handler = handler;
   try {

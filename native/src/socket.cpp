@@ -145,12 +145,6 @@ void throw_socket_error(const std::string& what) {
   sys::throw_os_error(sys::last_error(), what);
 }
 
-#ifndef _WIN32
-void throw_errno(const std::string& what) {
-  sys::throw_os_error(errno, what);
-}
-#endif
-
 // ---- SocketAddress -------------------------------------------------------------
 
 SocketAddress::SocketAddress() noexcept {

@@ -277,8 +277,8 @@ class Transport final :
   const Socket& socket() const noexcept {
     return socket_;
   }
-  // Cached, so that it is still known once the connection is closed
-  // (asyncio keeps it in the transport's extra info).
+  // Read when the transport is made, so that they are still known once the
+  // connection is closed (asyncio keeps them in the transport's extra info).
   SocketAddress peer_address();
   SocketAddress local_address();
 #ifdef _WIN32
@@ -304,6 +304,7 @@ class Transport final :
 
   // -- shared by the platforms' parts
   void eof_received();          // the peer shut down its sending side
+  void receive_failed(int error) noexcept;  // a receive failed with `error` (errno, or a Windows code)
   void write_buffer_emptied();  // every buffered byte is sent
   void after_shutdown_write();
   void maybe_resume_writing();

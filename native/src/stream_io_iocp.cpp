@@ -72,7 +72,7 @@ void Transport::submit_recv() noexcept {
     DWORD flags = 0;
     const int rc = ::WSARecv(handle(socket_), &wsabuf, 1, nullptr, &flags, &op->ov, nullptr);
     if (const int error = service_->submitted(op, iocp::call_error(rc == 0))) {
-      fatal_error(sys::os_error(error, "recv()"));
+      receive_failed(error);
       return;
     }
     recv_pending_ = true;
@@ -91,7 +91,7 @@ void Transport::recv_done(int error, std::size_t bytes) noexcept {
   recv_pending_ = false;
   if (connection_lost_ || closing_) return;  // closed meanwhile: what came is dropped, as after close() on POSIX
   if (error) {
-    fatal_error(sys::os_error(error, "recv()"));
+    receive_failed(error);
     return;
   }
   if (bytes == 0) {

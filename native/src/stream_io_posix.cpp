@@ -97,7 +97,7 @@ void Transport::receive_now() noexcept {
     return;
   }
   if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
-  fatal_error(os_error(err, "recv()"));
+  receive_failed(err);
 }
 
 void Transport::send_data(std::string_view data) {

@@ -29,6 +29,18 @@ Transport::Transport(Loop& loop, Socket socket, std::size_t limit, std::optional
       reader_(std::make_shared<ReaderState>(loop, limit)),
       closed_(loop),
       peer_(std::move(peer)) {
+  // Both names are read now, as asyncio's transport stores sockname and
+  // peername in its extra info when it is made: once the connection is
+  // closed the socket has neither. One that cannot be read now is asked
+  // for again when wanted.
+  try {
+    local_ = socket_.local_address();
+  } catch (const OSError&) {
+  }
+  try {
+    if (!peer_) peer_ = socket_.peer_address();
+  } catch (const OSError&) {
+  }
   init_io();
   reader_->set_flow(this);
 }
@@ -47,6 +59,7 @@ Transport::~Transport() {
 
 void Transport::loop_shutdown() noexcept {
   auto keep = shared_from_this();
+  closing_ = true;  // is_closing() from now on, as after close()
   lost_scheduled_ = true;
   connection_lost(nullptr);
 }
@@ -69,7 +82,11 @@ Coro<void> Transport::drain_impl(std::shared_ptr<Transport> keep) {
   }
   if (connection_lost_) {
     if (lost_error_) std::rethrow_exception(lost_error_);
-    throw_os_error(std::make_error_code(std::errc::connection_reset), "Connection lost");
+    // Closed without an error (our own close(), or EOF both ways): no
+    // system call failed, so no "Connection reset by peer" either; asyncio
+    // raises ConnectionResetError('Connection lost').
+    throw ConnectionResetError(std::make_error_code(std::errc::connection_reset), "Connection lost",
+                               OSError::message_only);
   }
   if (!write_paused_) co_return;
   Future<void> waiter(loop_);
@@ -131,6 +148,15 @@ void Transport::eof_received() {
     closing_ = true;
     schedule_connection_lost(nullptr);
   }
+}
+
+void Transport::receive_failed(int error) noexcept {
+  // With bytes waiting to be sent the user is writing (and may never
+  // read): the failure, a peer's RST most often, ended that send, and is
+  // reported as the send's. The receive only met it first because a
+  // failed socket is readable and writable at once and the read side is
+  // served first (or, on IOCP, the WSARecv in flight completes first).
+  fatal_error(sys::os_error(error, pending() > 0 ? "send()" : "recv()"));
 }
 
 void Transport::write_buffer_emptied() {
@@ -474,7 +500,7 @@ Coro<std::string> StreamReader::readuntil(std::string separator) {
     }
     if (state->eof()) {
       std::string partial = state->take(state->size());
-      throw IncompleteReadError(std::move(partial), 0);
+      throw IncompleteReadError(std::move(partial), std::nullopt);
     }
     co_await state->wait_for_data("readuntil");
     state->check_exception();

@@ -31,6 +31,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -44,17 +45,17 @@ namespace duet::platform {
 namespace {
 
 constexpr int kMaxEventsPerWait = 256;
-
-[[noreturn]] void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
+// The longest wait epoll_wait can express (INT_MAX ms, about 24.8 days).
+// A longer timeout (a driver may pass Duration::max() to Loop::poll) is cut
+// to it first, so that the retry deadline below cannot overflow; the loop
+// itself never asks for more than Loop::kMaxPollTimeout.
+constexpr Duration kMaxTimeout = std::chrono::milliseconds(0x7fffffff);
 
 int to_epoll_timeout(std::optional<Duration> timeout) {
   if (!timeout) return -1;
   if (timeout->count() <= 0) return 0;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*timeout).count();
-  constexpr std::int64_t kMaxMs = 0x7fffffff;
-  return static_cast<int>(ms < kMaxMs ? ms : kMaxMs);
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(std::min(*timeout, kMaxTimeout)).count();
+  return static_cast<int>(ms);
 }
 
 std::uint32_t to_epoll(std::uint32_t interest) {
@@ -104,6 +105,7 @@ EpollBackend::~EpollBackend() {
 
 void EpollBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& out) {
   using clock = std::chrono::steady_clock;
+  if (timeout && *timeout > kMaxTimeout) timeout = kMaxTimeout;
   const auto deadline = timeout ? clock::now() + *timeout : clock::time_point::max();
   epoll_event events[kMaxEventsPerWait];
   int n;

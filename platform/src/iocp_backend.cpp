@@ -12,7 +12,7 @@
 namespace duet::platform {
 namespace {
 [[noreturn]] void throw_last(const char* what) {
-  throw OSError(std::error_code(static_cast<int>(::GetLastError()), std::system_category()), what);
+  throw_os_error(std::error_code(static_cast<int>(::GetLastError()), std::system_category()), what);
 }
 }  // namespace
 
@@ -45,7 +45,7 @@ void IocpBackend::wait(std::optional<Duration> timeout, std::vector<IoEvent>& ou
   if (!::GetQueuedCompletionStatusEx(port_, entries_.data(), static_cast<ULONG>(entries_.size()), &n, ms, FALSE)) {
     const DWORD error = ::GetLastError();
     if (error == WAIT_TIMEOUT) return;
-    throw OSError(std::error_code(static_cast<int>(error), std::system_category()), "GetQueuedCompletionStatusEx");
+    throw_os_error(std::error_code(static_cast<int>(error), std::system_category()), "GetQueuedCompletionStatusEx");
   }
   for (ULONG i = 0; i < n; ++i) {
     const OVERLAPPED_ENTRY& e = entries_[i];

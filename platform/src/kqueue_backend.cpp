@@ -67,10 +67,6 @@ constexpr Duration kMaxTimeout = std::chrono::seconds(0x7fffffff);
 
 using Udata = decltype(std::declval<struct kevent>().udata);
 
-[[noreturn]] void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
-
 [[noreturn]] void throw_watch_error(int err, int fd) {
   throw_os_error(std::error_code(err, std::generic_category()), "kqueue: watch fd " + std::to_string(fd));
 }

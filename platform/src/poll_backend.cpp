@@ -69,10 +69,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-[[noreturn]] void throw_errno(const char* what) {
-  throw std::system_error(errno, std::generic_category(), what);
-}
-
 /// Both ends close-on-exec and non-blocking, without pipe2.
 [[maybe_unused]] int make_pipe_with_fcntl(int fds[2]) {
   if (::pipe(fds) < 0) return -1;

@@ -1,5 +1,7 @@
 #include "duet/errors.hpp"
 
+#include <cerrno>
+
 namespace duet {
 namespace {
 
@@ -22,6 +24,10 @@ std::exception_ptr make_os_error(std::error_code code, const std::string& what) 
 
 void throw_os_error(std::error_code code, const std::string& what) {
   std::rethrow_exception(make_os_error(code, what));
+}
+
+void throw_errno(const std::string& what) {
+  throw_os_error(std::error_code(errno, std::generic_category()), what);
 }
 
 }  // namespace duet

@@ -303,7 +303,10 @@ std::optional<Duration> Loop::poll_timeout() {
   if (stopping_ || !ready_.empty() || (flags_.load(std::memory_order_acquire) & kInboxPending)) return Duration::zero();
   const detail::TimerQueue::Entry* next = timers_.top();
   if (!next) return std::nullopt;
-  Duration until = next->when - time();
+  // Saturated: a deadline near TimePoint::min() (call_at(TimePoint::min()),
+  // call_later(-inf)) minus now would wrap round to a day-long wait for a
+  // timer that is due; asyncio runs such a timer at once.
+  const Duration until = saturating_sub(next->when, time());
   if (until <= Duration::zero()) return Duration::zero();
   return std::min(until, kMaxPollTimeout);
 }

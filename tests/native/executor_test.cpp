@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <duet/duet.hpp>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -146,4 +147,56 @@ TEST_CASE("shutdown(wait=false) cancels the futures of jobs that never started",
     CHECK(cancelled);
   };
   duet::run(main_coro());
+}
+
+// asyncio drops a concurrent future's result when its loop is closed
+// (futures._chain_future: `if dest_loop.is_closed(): return`); duet must
+// also free the job and its future, with no leak for LeakSanitizer.
+TEST_CASE("a plain loop closed while a job runs: the late result is dropped, nothing leaks", "[executor][close]") {
+  ThreadPoolExecutor pool(1);
+  auto token = std::make_shared<int>(7);  // the job's result holds a copy
+  std::atomic<bool> started{false}, release{false};
+  {
+    auto loop = duet::native::new_event_loop();
+    duet::Future<std::shared_ptr<int>> f = run_in_executor(*loop, &pool, [&] {
+      started = true;
+      started.notify_one();
+      release.wait(false);
+      return token;
+    });
+    started.wait(false);
+    loop->close();
+    release = true;
+    release.notify_one();
+    pool.shutdown(true);  // the result has now been sent to the closed loop
+    CHECK_FALSE(f.done());
+  }
+  CHECK(token.use_count() == 1);
+}
+
+TEST_CASE("a plain loop closed while a default-executor job runs: close() waits, the result is dropped",
+          "[executor][close]") {
+  auto token = std::make_shared<int>(7);
+  std::atomic<bool> started{false}, release{false};
+  {
+    auto loop = duet::native::new_event_loop();
+    duet::Future<std::shared_ptr<int>> f = run_in_executor(*loop, nullptr, [&] {
+      started = true;
+      started.notify_one();
+      release.wait(false);
+      return token;
+    });
+    started.wait(false);
+    // close() joins the default executor's workers; the job is released
+    // only once the loop is marked closed, so its result comes too late.
+    std::thread releaser([&] {
+      while (!loop->is_closed()) std::this_thread::yield();
+      release = true;
+      release.notify_one();
+    });
+    loop->close();
+    releaser.join();
+    CHECK_FALSE(f.done());
+  }
+  CHECK(token.use_count() == 1);
 }

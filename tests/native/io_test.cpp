@@ -5,14 +5,19 @@
 // 127.0.0.1. The sock_* cases are the same on every platform; the
 // readiness ones are POSIX's (Windows raises NotImplementedError, checked).
 #ifndef _WIN32
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
 
 #include <catch2/catch.hpp>
 #include <duet/duet.hpp>
+#include <duet/platform/platform.hpp>
+#include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "native/fd_count.hpp"
@@ -469,6 +474,69 @@ TEST_CASE("add_reader on a reused fd number works even when the old fd was close
     CHECK(called);
     ::close(second[0]);
     ::close(second[1]);
+  };
+  duet::run(main_coro());
+}
+// Python's OSError tree: a loop made with no fd left raises OSError
+// (errno EMFILE), as selectors.EpollSelector() does.
+TEST_CASE("new_event_loop with no fd left raises duet::OSError (EMFILE)", "[io][fault]") {
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // UBSan's vptr check needs a pipe the first time it meets a type (see
+  // the EMFILE test in streams_test): meet OSError, and the SteadyClock
+  // that new_event_loop frees when the backend's constructor throws, while
+  // fds are left.
+  (void)duet::make_os_error(std::make_error_code(std::errc::too_many_files_open), "warm-up");
+  std::make_unique<duet::platform::SteadyClock>().reset();
+  // With the soft limit at the lowest free fd number, no fd can be opened.
+  const int lowest_free = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(lowest_free >= 0);
+  ::close(lowest_free);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(lowest_free);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  bool os_error = false;
+  std::error_code code;
+  std::string other;
+  try {
+    std::unique_ptr<duet::Loop> loop = new_event_loop();
+  } catch (const duet::OSError& e) {
+    os_error = true;
+    code = e.code();
+  } catch (const std::exception& e) {
+    other = e.what();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  CHECK(other.empty());
+  CHECK(os_error);
+  CHECK(code == std::errc::too_many_files_open);
+}
+TEST_CASE("an fd reused after a close without remove_reader: the refusal names the stale callback",
+          "[io][readiness]") {
+  auto main_coro = []() -> Coro<void> {
+    duet::Loop& loop = duet::get_running_loop();
+    int old_pipe[2];
+    REQUIRE(::pipe(old_pipe) == 0);
+    add_reader(loop, old_pipe[0], [] {});
+    ::close(old_pipe[0]);  // no remove_reader: the callback stays registered
+    ::close(old_pipe[1]);
+    auto [a, b] = socket_pair();
+    REQUIRE(a.fileno() == old_pipe[0]);  // the lowest free number, reused
+    std::string message;
+    try {
+      Coro<std::string> receiving = sock_recv(a, 10);
+      co_await std::move(receiving);
+    } catch (const duet::RuntimeError& e) {
+      message = e.what();
+    }
+    const std::string fd = std::to_string(a.fileno());
+    CHECK_THAT(message, Catch::Contains("reader callback is already waiting to read fd " + fd));
+    CHECK_THAT(message, Catch::Contains("closed without remove_reader(" + fd + ")"));
+    CHECK(remove_reader(loop, a.fileno()));  // what the hint says: the fd is usable again
+    CHECK(raw_send(b, "x") == 1);
+    Coro<std::string> receiving = sock_recv(a, 10);
+    std::string got = co_await std::move(receiving);
+    CHECK(got == "x");
   };
   duet::run(main_coro());
 }

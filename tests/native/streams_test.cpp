@@ -44,6 +44,15 @@ Coro<void> echo_handler(StreamReader reader, StreamWriter writer) {
   co_await writer.wait_closed();
 }
 
+
+// Resets the connection (RST: SO_LINGER 0, then abort) once `go` is set,
+// never reading what the peer sent.
+Coro<void> reset_when_set(std::shared_ptr<duet::Event> go, StreamReader, StreamWriter writer) {
+  co_await go->wait();
+  duet::test::reset_on_close(writer.fileno());
+  writer.abort();
+}
+
 }  // namespace
 
 // ---- the reader's buffer, fed by hand --------------------------------------------------------
@@ -91,6 +100,38 @@ TEST_CASE("readexactly raises IncompleteReadError with the partial data at EOF (
       raised = e.partial() == "45" && e.expected() == 10;
     }
     CHECK(raised);
+  });
+}
+
+// asyncio.IncompleteReadError(partial, None) says "undefined expected
+// bytes"; readexactly gives the count.
+TEST_CASE("IncompleteReadError's message: readuntil at EOF expects an undefined count, readexactly its n",
+          "[streams][reader]") {
+  with_loop([]() -> Coro<void> {
+    StreamReader reader;
+    reader.feed_data("abc");
+    reader.feed_eof();
+    std::string message;
+    std::optional<std::size_t> expected = 1;
+    try {
+      Coro<std::string> until = reader.readuntil("\n");
+      co_await std::move(until);
+    } catch (const duet::IncompleteReadError& e) {
+      message = e.what();
+      expected = e.expected();
+    }
+    CHECK(message == "3 bytes read on a total of undefined expected bytes");
+    CHECK_FALSE(expected);
+    StreamReader short_reader;
+    short_reader.feed_data("45");
+    short_reader.feed_eof();
+    try {
+      Coro<std::string> exactly = short_reader.readexactly(10);
+      co_await std::move(exactly);
+    } catch (const duet::IncompleteReadError& e) {
+      message = e.what();
+    }
+    CHECK(message == "2 bytes read on a total of 10 expected bytes");
   });
 }
 
@@ -729,4 +770,91 @@ TEST_CASE("the loop closing with a connection that still has bytes to send close
 #endif
   }
   CHECK(duet::test::open_fd_count() == fds_before);
+}
+
+// asyncio's transport stores sockname when it is made:
+// writer.get_extra_info('sockname') still answers after close.
+TEST_CASE("local_address() is still known after the connection closed", "[streams][tcp][close]") {
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.close();  // no local_address() before: nothing was cached lazily
+    co_await writer.wait_closed();
+    std::optional<SocketAddress> local;
+    try {
+      local = writer.local_address();
+    } catch (const duet::OSError& e) {
+      FAIL_CHECK("local_address() after close: " << e.what());
+    }
+    REQUIRE(local);
+    CHECK(local->host() == "127.0.0.1");
+    CHECK(local->port() != 0);
+  });
+}
+
+// asyncio: a transport closed by the loop (or by close()) is closing.
+TEST_CASE("after Loop::close() closed a connection, is_closing() is true and its names are known",
+          "[streams][tcp][close]") {
+  auto loop = new_event_loop();
+  std::optional<Streams> client;  // outlives the run, dies before the loop
+  std::uint16_t port = 0;
+  auto body = [&]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    port = server.port();
+    Coro<Streams> connecting = open_connection("127.0.0.1", port);
+    client.emplace(co_await std::move(connecting));
+    CHECK_FALSE(client->writer.is_closing());
+  };
+  loop->run_until_complete(body());
+  loop->close();
+  CHECK(client->writer.is_closing());
+  CHECK(client->writer.peer_address().port() == port);
+  CHECK(client->writer.local_address().host() == "127.0.0.1");
+  client.reset();
+}
+
+// asyncio's _drain_helper raises ConnectionResetError('Connection lost')
+// once the transport is closed: no peer reset anything.
+TEST_CASE("drain() after our own close() raises ConnectionResetError('Connection lost')", "[streams][tcp][close]") {
+  with_loop([]() -> Coro<void> {
+    Server server = co_await start_server(echo_handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.close();
+    co_await writer.wait_closed();
+    std::string message;
+    std::error_code code;
+    try {
+      co_await writer.drain();
+    } catch (const duet::ConnectionResetError& e) {
+      message = e.what();
+      code = e.code();
+    }
+    CHECK(message == "Connection lost");
+    CHECK(code == std::errc::connection_reset);
+  });
+}
+
+TEST_CASE("a peer reset met while bytes wait to be sent is reported as the send's and not recv()'s",
+          "[streams][tcp][fault]") {
+  with_loop([]() -> Coro<void> {
+    auto go = std::make_shared<duet::Event>();
+    auto handler = [go](StreamReader reader, StreamWriter writer) {
+      return reset_when_set(go, std::move(reader), std::move(writer));
+    };
+    Server server = co_await start_server(handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await open_connection("127.0.0.1", server.port());
+    writer.write(std::string(16 << 20, 'w'));  // far more than the kernel takes: the rest waits
+    REQUIRE(writer.write_buffer_size() > 0);
+    go->set();  // the peer resets; this side never reads
+    std::string message;
+    try {
+      co_await writer.drain();
+    } catch (const duet::ConnectionResetError& e) {
+      message = e.what();
+    } catch (const duet::BrokenPipeError& e) {
+      message = e.what();  // if a send met it first (EPIPE): also named send()
+    }
+    CHECK_THAT(message, Catch::StartsWith("send()"));
+    CHECK_THAT(message, !Catch::Contains("recv()"));
+  });
 }

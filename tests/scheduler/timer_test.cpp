@@ -237,3 +237,47 @@ TEST_CASE("huge and infinite delays saturate instead of overflowing (asyncio acc
   loop->run_once();
   CHECK(ran);  // NaN counts as no delay
 }
+
+// asyncio runs call_at(-math.inf, ...) at once (its timeout is max(0, when - now)).
+TEST_CASE("a timer at TimePoint::min() runs at once: the poll timeout is zero, not 24 h", "[timer]") {
+  TestLoop loop;  // its clock reads 1000 s: TimePoint::min() - now overflows
+  const auto start = loop->time();
+  bool ran = false;
+  loop->call_at(duet::TimePoint::min(), [&] { ran = true; });
+  CHECK(loop->poll_timeout() == duet::Duration::zero());
+  loop->run_once();
+  CHECK(ran);
+  CHECK(loop.backend->last_timeout() == duet::Duration::zero());
+  CHECK(loop->time() == start);  // the fake backend did not jump the clock a day ahead
+}
+
+TEST_CASE("call_later(-inf) and call_later(nanoseconds::min()) stay due after the clock moves", "[timer]") {
+  TestLoop loop;
+  std::vector<std::string> calls;
+  loop->call_later(std::chrono::duration<double>(-std::numeric_limits<double>::infinity()),
+                   [&] { calls.push_back("-inf"); });
+  loop->call_later(std::chrono::nanoseconds::min(), [&] { calls.push_back("min"); });
+  loop.clock->advance(1s);  // now - the deadlines no longer fits in 64 bits
+  CHECK(loop->poll_timeout() == duet::Duration::zero());
+  loop->run_once();
+  CHECK(calls == std::vector<std::string>{"-inf", "min"});
+}
+
+TEST_CASE("a timer at TimePoint::max() on a clock below zero waits 24 h, not 'due'", "[timer]") {
+  auto clock = std::make_unique<duet::ManualClock>(duet::TimePoint{-1s});
+  auto backend = std::make_unique<duet::testing::FakeBackend>(clock.get());
+  duet::Loop loop(std::move(backend), std::move(clock), duet::LoopOptions{.debug = false});
+  bool ran = false;
+  loop.call_at(duet::TimePoint::max(), [&] { ran = true; });
+  CHECK(loop.poll_timeout() == duet::Loop::kMaxPollTimeout);
+  loop.run_once();
+  CHECK_FALSE(ran);
+}
+
+TEST_CASE("ManualClock::advance stops at TimePoint::max() instead of wrapping round", "[timer][clock]") {
+  duet::ManualClock clock(duet::TimePoint{1s});
+  clock.advance(duet::Duration::max());
+  CHECK(clock.now() == duet::TimePoint::max());
+  clock.advance(1ns);
+  CHECK(clock.now() == duet::TimePoint::max());
+}

@@ -188,7 +188,7 @@ void Driver::sync_host_timer() noexcept {
   }
   if (host_timer_ && armed_deadline_ == next) return;  // already armed for it
   clear_host_timer();
-  const Duration until = *next - loop_.time();
+  const Duration until = saturating_sub(*next, loop_.time());  // a deadline of TimePoint::min() is due
   // Rounded up to whole milliseconds: the host timer never fires before the
   // deadline on its own clock; if it does anyway, the slice it runs finds
   // the timer not yet due and re-arms for the rest.

@@ -11,6 +11,7 @@
 //    before it is done, set twice) throw InvalidStateError.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -120,7 +121,22 @@ class QueueShutDown : public std::runtime_error {
 /// An operating-system call failed (Python's OSError).
 class OSError : public std::system_error {
  public:
+  /// Tag for an OSError whose message is the text alone.
+  struct MessageOnly {};
+  static constexpr MessageOnly message_only{};
+
+  /// what() is "<what>: <description of code>".
   OSError(std::error_code code, const std::string& what) : std::system_error(code, what) {}
+  /// what() is `message` alone, for an error that no system call reported:
+  /// Python's OSError made from a message, as asyncio's
+  /// ConnectionResetError('Connection lost'). code() still classifies it.
+  OSError(std::error_code code, const std::string& message, MessageOnly)
+      : std::system_error(code, message), message_(message) {}
+
+  const char* what() const noexcept override { return message_ ? message_->what() : std::system_error::what(); }
+
+ private:
+  std::optional<std::runtime_error> message_;  // copied without throwing, as an exception must be
 };
 /// Python's ConnectionError and its subclasses.
 class ConnectionError : public OSError {
@@ -155,22 +171,27 @@ class GaiError : public OSError {
 [[noreturn]] void throw_os_error(std::error_code code, const std::string& what);
 /// The same exception as an exception_ptr, for futures.
 std::exception_ptr make_os_error(std::error_code code, const std::string& what);
+/// throw_os_error for the current errno (a C or POSIX call failed): the
+/// one place the backends and the native layer turn errno into OSError.
+[[noreturn]] void throw_errno(const std::string& what);
 
-/// readexactly() met EOF first (asyncio.IncompleteReadError): partial()
-/// holds the bytes read, expected() how many were asked for.
+/// readexactly() or readuntil() met EOF first (asyncio.IncompleteReadError):
+/// partial() holds the bytes read, expected() how many were asked for, or
+/// nullopt when no count was (readuntil; asyncio's expected=None, whose
+/// message says "undefined").
 class IncompleteReadError : public std::runtime_error {
  public:
-  IncompleteReadError(std::string partial, std::size_t expected)
-      : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " + std::to_string(expected) +
-                           " expected bytes"),
+  IncompleteReadError(std::string partial, std::optional<std::size_t> expected)
+      : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " +
+                           (expected ? std::to_string(*expected) : std::string("undefined")) + " expected bytes"),
         partial_(std::move(partial)),
         expected_(expected) {}
   const std::string& partial() const noexcept { return partial_; }
-  std::size_t expected() const noexcept { return expected_; }
+  std::optional<std::size_t> expected() const noexcept { return expected_; }
 
  private:
   std::string partial_;
-  std::size_t expected_;
+  std::optional<std::size_t> expected_;
 };
 
 /// readuntil()/readline() found the limit reached before the separator

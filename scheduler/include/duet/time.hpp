@@ -67,6 +67,17 @@ constexpr TimePoint saturating_add(TimePoint t, Duration d) {
   return t + d;
 }
 
+/// a - b, clamped to the representable range: a deadline of TimePoint::min()
+/// (call_at(TimePoint::min()), call_later(-inf) after the clock moved on)
+/// minus now would otherwise wrap round to a far-future wait.
+constexpr Duration saturating_sub(TimePoint a, TimePoint b) {
+  const auto x = a.time_since_epoch().count();
+  const auto y = b.time_since_epoch().count();
+  if (y < 0 && x > std::numeric_limits<std::int64_t>::max() + y) return Duration::max();
+  if (y > 0 && x < std::numeric_limits<std::int64_t>::min() + y) return Duration::min();
+  return a - b;
+}
+
 /// The clock interface a Loop reads. Implementations must be monotonic and
 /// safe to read from any thread (guest mode computes timeouts on two).
 class Clock {
@@ -82,9 +93,14 @@ class ManualClock final : public Clock {
 
   TimePoint now() const noexcept override { return TimePoint{Duration{ns_.load(std::memory_order_acquire)}}; }
 
-  /// Moves the clock forward by d (d < 0 is ignored: the clock is monotonic).
+  /// Moves the clock forward by d (d < 0 is ignored: the clock is monotonic;
+  /// it stops at TimePoint::max() rather than wrapping round).
   void advance(Duration d) noexcept {
-    if (d.count() > 0) ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+    if (d.count() <= 0) return;
+    auto cur = ns_.load(std::memory_order_acquire);
+    while (!ns_.compare_exchange_weak(cur, saturating_add(TimePoint{Duration{cur}}, d).time_since_epoch().count(),
+                                      std::memory_order_acq_rel)) {
+    }
   }
 
   /// Moves the clock to t if t is later than now.

@@ -13,7 +13,11 @@
 // Each loop has a default executor, made on first use with
 // min(32, cores + 4) workers (concurrent.futures' default). duet::run()
 // shuts it down before closing the loop, waiting for the jobs in flight
-// and delivering their results (loop.shutdown_default_executor()).
+// and delivering their results (loop.shutdown_default_executor()). A loop
+// closed with jobs still running (a plain loop's close(), or a custom
+// executor's jobs) releases their futures, which stay pending, and a
+// result arriving afterwards is dropped on its worker, as asyncio drops a
+// concurrent future's result for a closed loop.
 #pragma once
 
 #include <condition_variable>
@@ -88,39 +92,87 @@ class ThreadPoolExecutor {
 
 namespace detail {
 
-/// The outcome of a job, filled on the worker and read on the loop.
+/// What a job produced, filled on the worker and sent to the loop. (Sent
+/// behind a pointer: moving the optional by value trips g++ 12's
+/// -Wmaybe-uninitialized under the sanitizers.)
 template <class R>
-struct ExecutorJob {
-  explicit ExecutorJob(Future<R> f) : future(std::move(f)) {}
-  Future<R> future;  // touched on the loop's thread only
+struct JobResult {
   std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> value{};
   std::exception_ptr error;
   bool cancelled = false;  // the executor dropped the job unrun
+};
 
-  void deliver() {
+/// The loop's side of a job in flight: the future its result completes.
+/// A Future may only be touched, and released, on its loop's thread, so it
+/// never goes to the worker. The worker sends the result back with this
+/// node's address and the loop's thread completes and frees the node; if
+/// the loop closed first, the post is refused, the result is dropped on
+/// the worker, and close() has freed the node (JobFutures::shutdown).
+struct JobFutureBase {
+  virtual ~JobFutureBase() = default;
+  JobFutureBase* prev = nullptr;
+  JobFutureBase* next = nullptr;
+};
+
+template <class R>
+struct JobFuture final : JobFutureBase {
+  explicit JobFuture(Future<R> f) : future(std::move(f)) {}
+  Future<R> future;
+
+  void deliver(JobResult<R>& result) {
     if (future.done()) return;  // cancelled: the result is dropped
-    if (cancelled) {
+    if (result.cancelled) {
       future.cancel();
       return;
     }
-    if (error)
-      future.set_exception(error);
+    if (result.error)
+      future.set_exception(result.error);
     else if constexpr (std::is_void_v<R>)
       future.set_result();
     else
-      future.set_result(std::move(*value));
+      future.set_result(std::move(*result.value));
   }
 };
 
-/// Posts the finished job to its loop. If the loop has closed meanwhile the
-/// job is leaked on purpose: its Future may only be released on the loop's
-/// thread, and that thread may still hold copies of it.
-template <class F>
-void post_job_result(Loop& loop, F deliver) noexcept {
+/// A loop's jobs in flight (a LoopService; the loop's thread only). It owns
+/// their JobFutures until the results come back, or until the loop closes.
+class JobFutures final : public LoopService {
+ public:
+  explicit JobFutures(Loop&) {}
+  JobFutures(const JobFutures&) = delete;
+  JobFutures& operator=(const JobFutures&) = delete;
+  ~JobFutures() override { shutdown(); }
+  /// The loop is closing: a result can no longer come back (its post is
+  /// refused), so the futures still waiting for one are released now.
+  void shutdown() noexcept override;
+  /// Takes ownership of `job` until take() gives it back.
+  void adopt(std::unique_ptr<JobFutureBase> job) noexcept;
+  /// Gives back the ownership of an adopted job.
+  template <class R>
+  std::unique_ptr<JobFuture<R>> take(JobFuture<R>* job) noexcept {
+    unlink(job);
+    return std::unique_ptr<JobFuture<R>>(job);
+  }
+
+ private:
+  void unlink(JobFutureBase* job) noexcept;
+  JobFutureBase* head_ = nullptr;
+};
+
+/// Sends a finished job's result to its loop's thread. On a closed loop the
+/// post is refused and the result dies here with the refused callback; the
+/// future was released by close(). `jobs` is only used on the loop's
+/// thread, where it lives as long as the loop is open.
+template <class R>
+void post_job_result(Loop& loop, JobFutures& jobs, JobFuture<R>* job, std::unique_ptr<JobResult<R>> result) noexcept {
   try {
-    loop.call_soon_threadsafe(std::move(deliver));
+    loop.call_soon_threadsafe([&jobs, job, result = std::move(result)] {
+      std::unique_ptr<JobFuture<R>> owned = jobs.take(job);
+      owned->deliver(*result);
+    });
   } catch (...) {
-    // Closed loop (or out of memory): leaked, see above.
+    // Closed (see above), or out of memory: then the future stays pending
+    // until the loop closes and releases it.
   }
 }
 
@@ -142,41 +194,44 @@ auto run_in_executor(Loop& loop, ThreadPoolExecutor* executor, F fn) -> Future<s
   using R = std::invoke_result_t<F&>;
   ThreadPoolExecutor& pool = executor ? *executor : default_executor(loop);
   struct Job final : ThreadPoolExecutor::Job {
-    Job(Loop& l, Future<R> f, Context c, F fn)
-        : loop(l), outcome(new detail::ExecutorJob<R>(std::move(f))), context(std::move(c)), fn(std::move(fn)) {}
-    ~Job() override { delete outcome; }  // non-null only if never handed back
+    Job(Loop& l, detail::JobFutures& j, detail::JobFuture<R>* f, Context c, F fn)
+        : loop(l), jobs(j), future(f), context(std::move(c)), fn(std::move(fn)) {}
     void run() override {
       try {
         if constexpr (std::is_void_v<R>) {
           context.run(fn);
-          outcome->value = true;
+          result->value = true;
         } else {
-          outcome->value.emplace(context.run(fn));
+          result->value.emplace(context.run(fn));
         }
       } catch (...) {
-        outcome->error = std::current_exception();
+        result->error = std::current_exception();
       }
-      hand_back();
+      detail::post_job_result(loop, jobs, future, std::move(result));
     }
     void cancel() noexcept override {
-      outcome->cancelled = true;
-      hand_back();
-    }
-    // The outcome's Future may only be released on the loop's thread: the
-    // outcome travels there with the result and is deleted there.
-    void hand_back() noexcept {
-      detail::post_job_result(loop, [outcome = std::exchange(outcome, nullptr)] {
-        std::unique_ptr<detail::ExecutorJob<R>> owned(outcome);
-        owned->deliver();
-      });
+      result->cancelled = true;
+      detail::post_job_result(loop, jobs, future, std::move(result));
     }
     Loop& loop;
-    detail::ExecutorJob<R>* outcome;
+    detail::JobFutures& jobs;
+    detail::JobFuture<R>* future;  // the loop's; never dereferenced here
+    std::unique_ptr<detail::JobResult<R>> result = std::make_unique<detail::JobResult<R>>();
     Context context;
     F fn;
   };
+  detail::JobFutures& jobs = loop.use_service<detail::JobFutures>();
   Future<R> future(loop);
-  pool.submit_job(std::make_unique<Job>(loop, future, copy_context(), std::move(fn)));
+  auto owned = std::make_unique<detail::JobFuture<R>>(future);
+  detail::JobFuture<R>* job_future = owned.get();
+  auto job = std::make_unique<Job>(loop, jobs, job_future, copy_context(), std::move(fn));
+  jobs.adopt(std::move(owned));
+  try {
+    pool.submit_job(std::move(job));
+  } catch (...) {
+    jobs.take(job_future);  // never submitted: freed now
+    throw;
+  }
   return future;
 }
 

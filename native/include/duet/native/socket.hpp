@@ -136,7 +136,7 @@ class Socket {
 [[noreturn]] void throw_socket_error(const std::string& what);
 #ifndef _WIN32
 /// Raises the OSError for the current errno, naming the call.
-[[noreturn]] void throw_errno(const std::string& what);
+using duet::throw_errno;
 #endif
 
 }  // namespace duet::native

@@ -11,7 +11,7 @@ namespace duet::platform {
 
 class EpollBackend final : public ReadinessBackend {
  public:
-  /// Creates the epoll instance and its eventfd; throws std::system_error.
+  /// Creates the epoll instance and its eventfd; throws OSError.
   EpollBackend();
   EpollBackend(const EpollBackend&) = delete;
   EpollBackend& operator=(const EpollBackend&) = delete;

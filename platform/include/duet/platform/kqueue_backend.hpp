@@ -12,7 +12,7 @@ namespace duet::platform {
 
 class KqueueBackend final : public ReadinessBackend {
  public:
-  /// Creates the kqueue and its EVFILT_USER wakeup; throws std::system_error.
+  /// Creates the kqueue and its EVFILT_USER wakeup; throws OSError.
   KqueueBackend();
   KqueueBackend(const KqueueBackend&) = delete;
   KqueueBackend& operator=(const KqueueBackend&) = delete;

@@ -16,7 +16,7 @@ namespace duet::platform {
 
 class PollBackend final : public ReadinessBackend {
  public:
-  /// Creates the self-pipe; throws std::system_error.
+  /// Creates the self-pipe; throws OSError.
   PollBackend();
   PollBackend(const PollBackend&) = delete;
   PollBackend& operator=(const PollBackend&) = delete;
