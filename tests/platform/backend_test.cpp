@@ -64,8 +64,10 @@ TEST_CASE("run_forever blocks with nothing to do and wakes for a thread-safe cal
   });
   loop->run_forever();
   other.join();
-  // One wake, for the one post that found the loop asleep.
-  CHECK(loop->statistics().wakeups == 1);
+  // At most one wake, for the one post — none if a busy machine kept the
+  // loop from reaching its poll within the 20 ms (run_forever returning at
+  // all shows the post was seen either way).
+  CHECK(loop->statistics().wakeups <= 1);
   // Blocked, not spinning: a handful of iterations.
   CHECK(loop->statistics().iterations < 10);
 }
