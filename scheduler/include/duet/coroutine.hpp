@@ -62,8 +62,7 @@ namespace duet::coro {
 // write `transfer_t await_suspend(...)` and `return coro::transfer(next);`.
 // Define DUET_TRAMPOLINE to 0 or 1 to override the choice.
 #if !defined(DUET_TRAMPOLINE)
-#if defined(DUET_NO_SYMMETRIC_TRANSFER) || (defined(__GNUC__) && !defined(__clang__)) || \
-    (defined(__wasm__) && !defined(__wasm_tail_call__))
+#if (defined(__GNUC__) && !defined(__clang__)) || (defined(__wasm__) && !defined(__wasm_tail_call__))
 #define DUET_TRAMPOLINE 1
 #else
 #define DUET_TRAMPOLINE 0
