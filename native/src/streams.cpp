@@ -708,7 +708,8 @@ Coro<Streams> open_connection(std::string host, std::uint16_t port, StreamOption
     std::rethrow_exception(errors.front());
   std::string combined = "Multiple exceptions: ";
   for (std::size_t i = 0; i < messages.size(); ++i) combined += (i ? ", " : "") + messages[i];
-  throw OSError(std::error_code(), combined);  // no single errno (asyncio: errno None)
+  // No single errno (asyncio: errno None), so no ": Success" suffix either.
+  throw OSError(std::error_code(), combined, OSError::message_only);
 }
 
 Coro<Server> start_server(ConnectionHandler handler, std::string host, std::uint16_t port, ServerOptions options) {
