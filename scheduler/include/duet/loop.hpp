@@ -462,8 +462,8 @@ class Loop {
     if ((flags_.load(std::memory_order_relaxed) & kForeignPoll) && timers_.is_head(node)) [[unlikely]]
       wake_foreign_poll();
     timers_.note_cancelled();
-  }  void abandon_pending_tasks() noexcept;
-
+  }
+  void abandon_pending_tasks() noexcept;
 
   template <class S>
   static constexpr char service_key = 0;
